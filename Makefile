@@ -1,0 +1,28 @@
+GO ?= go
+PKGS := ./...
+
+.PHONY: build test test-purego test-race bench lint generate test-arm64 ci
+
+build:
+	$(GO) build $(PKGS)
+
+# The README's test command: the whole suite, on the dispatched kernels and on
+# the pure-Go path.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -tags purego $(PKGS)
+
+test-race:
+	$(GO) test -race -count=1 ./kernels/... ./tensor/... ./autograd/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./kernels/...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+generate:
+	$(GO) generate ./kernels/...

@@ -1,0 +1,89 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+var threads atomic.Int32
+
+func init() { threads.Store(int32(runtime.GOMAXPROCS(0))) }
+
+// SetThreads sets how many threads kernels may use (at least 1). Results do
+// not depend on it: work is split in fixed blocks.
+func SetThreads(n int) {
+	if n < 1 {
+		n = 1
+	}
+	threads.Store(int32(n))
+}
+
+// Threads returns the number of threads kernels may use.
+func Threads() int { return int(threads.Load()) }
+
+type task struct {
+	fn     func(lo, hi int)
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+var (
+	poolOnce sync.Once
+	tasks    chan task
+	wgPool   = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+)
+
+func startPool() {
+	tasks = make(chan task, 256)
+	for i := 0; i < 64; i++ { // more than any machine will be told to use; idle workers cost nothing
+		go func() {
+			for t := range tasks {
+				t.fn(t.lo, t.hi)
+				t.wg.Done()
+			}
+		}()
+	}
+}
+
+// parallelFor calls fn on consecutive ranges [lo, hi) that cover [0, n), each
+// at most grain long, using up to Threads() threads. fn must only write
+// outputs that belong to its range, so results never depend on the split.
+func parallelFor(n, grain int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if grain < 1 {
+		grain = 1
+	}
+	nt := Threads()
+	blocks := (n + grain - 1) / grain
+	if nt <= 1 || blocks <= 1 {
+		fn(0, n)
+		return
+	}
+	if nt > blocks {
+		nt = blocks
+	}
+	poolOnce.Do(startPool)
+	// Give each thread a contiguous run of whole blocks.
+	wg := wgPool.Get().(*sync.WaitGroup)
+	per := (blocks + nt - 1) / nt
+	var first task
+	for t := 0; t < nt; t++ {
+		lo := t * per * grain
+		hi := min((t+1)*per*grain, n)
+		if lo >= hi {
+			break
+		}
+		if t == 0 {
+			first = task{fn: fn, lo: lo, hi: hi}
+			continue
+		}
+		wg.Add(1)
+		tasks <- task{fn: fn, lo: lo, hi: hi, wg: wg}
+	}
+	first.fn(first.lo, first.hi)
+	wg.Wait()
+	wgPool.Put(wg)
+}

@@ -1,0 +1,87 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// AdamWParams are the per-step constants of a fused Adam/AdamW update. The
+// update is, per element:
+//
+//	p *= DecayPre
+//	m  = Beta1*m + (1-Beta1)*g
+//	v  = Beta2*v + (1-Beta2)*g*g
+//	p -= StepSize * m / (sqrt(v)*DenomScale + Eps)
+//	p *= DecayPost
+//
+// PyTorch's AdamW is DecayPre = 1-lr*wd, StepSize = lr/bc1,
+// DenomScale = 1/sqrt(bc2), DecayPost = 1; the Hugging Face variant that
+// GaLore builds on is StepSize = lr*sqrt(bc2)/bc1, DenomScale = 1,
+// DecayPost = 1-lr*wd.
+type AdamWParams struct {
+	Beta1, Beta2, Eps    float32
+	StepSize, DenomScale float32
+	DecayPre, DecayPost  float32
+}
+
+// LionParams are the per-step constants of a fused Lion update:
+//
+//	c  = Beta1*m + (1-Beta1)*g
+//	p  = p*Decay - LR*sign(c)
+//	m  = Beta2*m + (1-Beta2)*g
+type LionParams struct {
+	LR, Beta1, Beta2, Decay float32
+}
+
+const updateGrain = 16384
+
+// AdamW applies one fused Adam/AdamW update to p with gradient g and moments
+// m and v, touching each element once.
+func AdamW(p, g, m, v []float32, h AdamWParams) {
+	if len(g) != len(p) || len(m) != len(p) || len(v) != len(p) {
+		panic(fmt.Sprintf("kernels.AdamW: length mismatch: p %d, g %d, m %d, v %d", len(p), len(g), len(m), len(v)))
+	}
+	f := active.adamW
+	parallelFor(len(p), updateGrain, func(lo, hi int) { f(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h) })
+}
+
+// Lion applies one fused Lion update to p with gradient g and momentum m.
+func Lion(p, g, m []float32, h LionParams) {
+	if len(g) != len(p) || len(m) != len(p) {
+		panic(fmt.Sprintf("kernels.Lion: length mismatch: p %d, g %d, m %d", len(p), len(g), len(m)))
+	}
+	f := active.lion
+	parallelFor(len(p), updateGrain, func(lo, hi int) { f(p[lo:hi], g[lo:hi], m[lo:hi], h) })
+}
+
+func adamWGeneric(p, g, m, v []float32, h AdamWParams) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	b1, b2 := h.Beta1, h.Beta2
+	c1, c2 := 1-b1, 1-b2
+	for i := range p {
+		gi := g[i]
+		mi := b1*m[i] + c1*gi
+		vi := b2*v[i] + c2*gi*gi
+		m[i], v[i] = mi, vi
+		x := p[i] * h.DecayPre
+		x -= h.StepSize * mi / (float32(math.Sqrt(float64(vi)))*h.DenomScale + h.Eps)
+		p[i] = x * h.DecayPost
+	}
+}
+
+func lionGeneric(p, g, m []float32, h LionParams) {
+	g, m = g[:len(p)], m[:len(p)]
+	for i := range p {
+		gi := g[i]
+		c := h.Beta1*m[i] + (1-h.Beta1)*gi
+		x := p[i] * h.Decay
+		switch {
+		case c > 0:
+			x -= h.LR
+		case c < 0:
+			x += h.LR
+		}
+		p[i] = x
+		m[i] = h.Beta2*m[i] + (1-h.Beta2)*gi
+	}
+}
