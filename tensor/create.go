@@ -1,0 +1,65 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Zeros returns a tensor of zeros.
+func Zeros(shape ...int) *Tensor { return New(shape...) }
+
+// Ones returns a tensor of ones.
+func Ones(shape ...int) *Tensor { return Full(1, shape...) }
+
+// Full returns a tensor with every element v.
+func Full(v float32, shape ...int) *Tensor {
+	t := New(shape...)
+	t.Fill(v)
+	return t
+}
+
+// Scalar returns a 0-dimensional tensor holding v.
+func Scalar(v float32) *Tensor { return FromSlice([]float32{v}) }
+
+// Arange returns the 1-D tensor start, start+step, ... up to but excluding end.
+func Arange(start, end, step float32) *Tensor {
+	if step == 0 || (end-start)/step < 0 {
+		panic(fmt.Sprintf("tensor.Arange: empty or endless range start=%v end=%v step=%v", start, end, step))
+	}
+	n := 0
+	for v := start; (step > 0 && v < end) || (step < 0 && v > end); v = start + float32(n)*step {
+		n++
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = start + float32(i)*step
+	}
+	return FromSlice(out, n)
+}
+
+// Rand returns a tensor of values drawn uniformly from [0, 1) by rng.
+func Rand(rng *rand.Rand, shape ...int) *Tensor {
+	t := New(shape...)
+	for i := range t.data {
+		t.data[i] = rng.Float32()
+	}
+	return t
+}
+
+// Randn returns a tensor of standard normal values drawn by rng.
+func Randn(rng *rand.Rand, shape ...int) *Tensor {
+	t := New(shape...)
+	for i := range t.data {
+		t.data[i] = float32(rng.NormFloat64())
+	}
+	return t
+}
+
+// Uniform returns a tensor of values drawn uniformly from [lo, hi) by rng.
+func Uniform(rng *rand.Rand, lo, hi float32, shape ...int) *Tensor {
+	t := New(shape...)
+	for i := range t.data {
+		t.data[i] = lo + (hi-lo)*rng.Float32()
+	}
+	return t
+}
