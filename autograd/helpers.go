@@ -1,0 +1,48 @@
+package autograd
+
+import (
+	"github.com/kiln-ml/kiln/kernels"
+	"github.com/kiln-ml/kiln/tensor"
+)
+
+// contig returns x if it is contiguous, else a contiguous copy owned by t.
+func contig(t *Tape, x *tensor.Tensor) *tensor.Tensor {
+	if x.IsContiguous() {
+		return x
+	}
+	c := t.alloc(x.Shape()...)
+	c.CopyFrom(x)
+	return c
+}
+
+// accumulateFn adds the values fn writes into dst (length of v) to v's
+// gradient: fn writes straight into the gradient when it is fresh, and into
+// scratch owned by t otherwise.
+func (v *Var) accumulateFn(t *Tape, fn func(dst []float32)) {
+	g, fresh := v.gradBuf()
+	gd := g.Data()
+	if fresh {
+		fn(gd)
+		return
+	}
+	tmp := t.alloc(len(gd)).Storage()
+	fn(tmp)
+	kernels.Add(gd, gd, tmp)
+}
+
+// accumulateReduced adds g, summed down to v's shape over broadcast
+// dimensions, into v's gradient.
+func (v *Var) accumulateReduced(g *tensor.Tensor) {
+	if tensor.SameShape(g, v.value) {
+		v.accumulate(g)
+		return
+	}
+	buf, fresh := v.gradBuf()
+	if fresh {
+		buf.Fill(0)
+	}
+	tensor.SumTo(buf, g)
+}
+
+// shapeOf returns a copy of a shape, for ops that keep it past the call.
+func shapeOf(x *tensor.Tensor) []int { return append([]int(nil), x.Shape()...) }
