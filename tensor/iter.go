@@ -112,7 +112,7 @@ func forEach2(a, b *Tensor, fn func(i, j int)) {
 // copyStrided copies the elements of src in row-major order into dst.
 func copyStrided(dst []float32, src *Tensor) {
 	if src.IsContiguous() {
-		copy(dst, src.data[src.offset:src.offset+src.Size()])
+		copy(dst, src.Data())
 		return
 	}
 	k := 0

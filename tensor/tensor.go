@@ -104,8 +104,12 @@ func (t *Tensor) axis(op string, d int) int {
 }
 
 // IsContiguous reports whether the elements lie in row-major order without
-// gaps, so that Data can return them as one slice.
+// gaps, so that Data can return them as one slice. Dimensions of size 1 and
+// tensors without elements are contiguous whatever their strides.
 func (t *Tensor) IsContiguous() bool {
+	if t.Size() == 0 {
+		return true
+	}
 	s := 1
 	for i := len(t.shape) - 1; i >= 0; i-- {
 		if t.shape[i] != 1 && t.strides[i] != s {
@@ -122,7 +126,12 @@ func (t *Tensor) Data() []float32 {
 	if !t.IsContiguous() {
 		panic(fmt.Sprintf("tensor.Data: tensor of shape %v with strides %v is not contiguous; call Contiguous first", t.shape, t.strides))
 	}
-	return t.data[t.offset : t.offset+t.Size()]
+	n := t.Size()
+	if n == 0 {
+		// An empty view's offset may lie past the end of its storage.
+		return t.data[:0]
+	}
+	return t.data[t.offset : t.offset+n]
 }
 
 // index returns the storage position of a multi-index.
