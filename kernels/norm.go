@@ -6,6 +6,15 @@ import "math"
 // over rows (the gradients of norm weights).
 const colGrain = 64
 
+// checkOptionalRow checks that each non-nil slice holds at least cols values.
+func checkOptionalRow(op string, cols int, s ...[]float32) {
+	for _, x := range s {
+		if x != nil {
+			checkRows(op, 1, cols, x)
+		}
+	}
+}
+
 // LayerNorm normalises each row of x (rows x cols) to zero mean and unit
 // variance (biased), then scales by gamma and shifts by beta (either may be
 // nil: 1 and 0). It stores each row's mean and 1/sqrt(var+eps) in mean and
@@ -13,12 +22,7 @@ const colGrain = 64
 func LayerNorm(dst, mean, rstd, x, gamma, beta []float32, rows, cols int, eps float32) {
 	checkRows("LayerNorm", rows, cols, dst, x)
 	checkRows("LayerNorm", rows, 1, mean, rstd)
-	if gamma != nil {
-		checkRows("LayerNorm", 1, cols, gamma)
-	}
-	if beta != nil {
-		checkRows("LayerNorm", 1, cols, beta)
-	}
+	checkOptionalRow("LayerNorm", cols, gamma, beta)
 	f := active.layerNormRow
 	rowsParallel(rows, cols, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
@@ -33,6 +37,7 @@ func LayerNorm(dst, mean, rstd, x, gamma, beta []float32, rows, cols int, eps fl
 func LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32, rows, cols int) {
 	checkRows("LayerNormBackward", rows, cols, dx, dy, x)
 	checkRows("LayerNormBackward", rows, 1, mean, rstd)
+	checkOptionalRow("LayerNormBackward", cols, gamma, dgamma, dbeta)
 	// Weight gradients first: dx may alias dy.
 	if dgamma != nil || dbeta != nil {
 		parallelFor(cols, colGrain, func(c0, c1 int) {
@@ -84,9 +89,7 @@ func LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32, ro
 func RMSNorm(dst, rstd, x, gamma []float32, rows, cols int, eps float32) {
 	checkRows("RMSNorm", rows, cols, dst, x)
 	checkRows("RMSNorm", rows, 1, rstd)
-	if gamma != nil {
-		checkRows("RMSNorm", 1, cols, gamma)
-	}
+	checkOptionalRow("RMSNorm", cols, gamma)
 	f := active.rmsNormRow
 	rowsParallel(rows, cols, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
@@ -100,6 +103,7 @@ func RMSNorm(dst, rstd, x, gamma []float32, rows, cols int, eps float32) {
 func RMSNormBackward(dx, dgamma, dy, x, rstd, gamma []float32, rows, cols int) {
 	checkRows("RMSNormBackward", rows, cols, dx, dy, x)
 	checkRows("RMSNormBackward", rows, 1, rstd)
+	checkOptionalRow("RMSNormBackward", cols, gamma, dgamma)
 	if dgamma != nil {
 		parallelFor(cols, colGrain, func(c0, c1 int) {
 			for r := 0; r < rows; r++ {

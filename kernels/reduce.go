@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // reduceBlock is the fixed block size of reductions: partial results are
 // computed per block and added in block order, so the result does not depend
@@ -22,7 +25,7 @@ func Sum(a []float32) float32 {
 // Dot returns the inner product of a and b.
 func Dot(a, b []float32) float32 {
 	if len(a) != len(b) {
-		check2("Dot", a, b)
+		panic(fmt.Sprintf("kernels.Dot: length mismatch: a %d, b %d", len(a), len(b)))
 	}
 	if len(a) <= reduceBlock {
 		return active.dot(a, b)

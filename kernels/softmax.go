@@ -24,7 +24,8 @@ func rowsParallel(rows, cols int, fn func(r0, r1 int)) {
 }
 
 // SoftmaxRows sets each row of dst (rows x cols, contiguous) to the softmax
-// of the same row of src. dst may alias src.
+// of the same row of src. dst may alias src. -Inf entries (masked) get 0; a
+// row with no finite entry gives NaN, as in PyTorch.
 func SoftmaxRows(dst, src []float32, rows, cols int) {
 	checkRows("SoftmaxRows", rows, cols, dst, src)
 	f := active.softmaxRow
@@ -36,6 +37,7 @@ func SoftmaxRows(dst, src []float32, rows, cols int) {
 }
 
 // LogSoftmaxRows sets each row of dst to the log-softmax of the row of src.
+// dst may alias src.
 func LogSoftmaxRows(dst, src []float32, rows, cols int) {
 	checkRows("LogSoftmaxRows", rows, cols, dst, src)
 	f := active.logSoftmaxRow
@@ -102,9 +104,11 @@ func logSoftmaxRowGeneric(dst, src []float32) {
 	for _, v := range src {
 		s += math.Exp(float64(v - m))
 	}
-	lse := m + float32(math.Log(s))
+	// (v - m) - log(s), not v - (m + log(s)): m + log(s) would round to
+	// the spacing of m, which is coarse when the inputs are large.
+	ls := float32(math.Log(s))
 	for i, v := range src {
-		dst[i] = v - lse
+		dst[i] = (v - m) - ls
 	}
 }
 
