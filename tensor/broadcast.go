@@ -43,9 +43,15 @@ const (
 	OpDiv
 )
 
+// String returns the operation's name, as used in panic messages.
 func (op BinaryOp) String() string {
+	if !op.valid() {
+		return fmt.Sprintf("BinaryOp(%d)", int(op))
+	}
 	return [...]string{"Add", "Sub", "Mul", "Div"}[op]
 }
+
+func (op BinaryOp) valid() bool { return op >= OpAdd && op <= OpDiv }
 
 func (op BinaryOp) kernel() func(dst, a, b []float32) {
 	switch op {
@@ -77,6 +83,9 @@ func (op BinaryOp) apply(x, y float32) float32 {
 // must be their broadcast shape. dst must be contiguous and may alias an
 // input that has dst's shape and layout.
 func BinaryInto(op BinaryOp, dst, a, b *Tensor) {
+	if !op.valid() {
+		panic(fmt.Sprintf("tensor.BinaryInto: unknown operation %v for %v and %v", op, a.shape, b.shape))
+	}
 	want, err := BroadcastShapes(a.shape, b.shape)
 	if err != nil {
 		panic(fmt.Sprintf("tensor.%s: %v", op, err))
