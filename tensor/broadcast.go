@@ -93,6 +93,9 @@ func BinaryInto(op BinaryOp, dst, a, b *Tensor) {
 	if !slices.Equal(want, dst.shape) {
 		panic(fmt.Sprintf("tensor.%s: result of %v and %v has shape %v, dst has %v", op, a.shape, b.shape, want, dst.shape))
 	}
+	if !dst.IsContiguous() {
+		panic(fmt.Sprintf("tensor.%s: dst of shape %v with strides %v is not contiguous", op, dst.shape, dst.strides))
+	}
 	d := dst.Data()
 	k := op.kernel()
 	ac, bc := a.IsContiguous(), b.IsContiguous()
