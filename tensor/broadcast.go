@@ -166,8 +166,13 @@ func Div(a, b *Tensor) *Tensor { return Binary(OpDiv, a, b) }
 // broadcasting expanded, into dst (dst += reduce(src)). It is the backward of
 // broadcasting. dst must be contiguous and broadcastable to src's shape.
 func SumTo(dst, src *Tensor) {
-	if _, err := BroadcastShapes(dst.shape, src.shape); err != nil || len(dst.shape) > len(src.shape) {
+	// dst must broadcast to exactly src's shape: shapes that merely
+	// broadcast together (dst [3 1], src [1 3]) have no reduction.
+	if b, err := BroadcastShapes(dst.shape, src.shape); err != nil || !slices.Equal(b, src.shape) {
 		panic(fmt.Sprintf("tensor.SumTo: cannot reduce shape %v to %v", src.shape, dst.shape))
+	}
+	if !dst.IsContiguous() {
+		panic(fmt.Sprintf("tensor.SumTo: dst of shape %v with strides %v is not contiguous", dst.shape, dst.strides))
 	}
 	d := dst.Data()
 	if src.IsContiguous() && len(d) > 0 {
