@@ -102,6 +102,9 @@ func (t *Tensor) Expand(shape ...int) *Tensor {
 	lead := len(shape) - t.Dim()
 	st := make([]int, len(shape))
 	for i := range shape {
+		if shape[i] < 0 {
+			panic(fmt.Sprintf("tensor.Expand: negative dimension in %v (expanding shape %v)", shape, t.shape))
+		}
 		if i < lead {
 			continue
 		}
