@@ -164,6 +164,9 @@ func (t *Tensor) Clone() *Tensor {
 // CopyFrom copies src into t, broadcasting src to t's shape.
 func (t *Tensor) CopyFrom(src *Tensor) {
 	if !slices.Equal(src.shape, t.shape) {
+		if b, err := BroadcastShapes(src.shape, t.shape); err != nil || !slices.Equal(b, t.shape) {
+			panic(fmt.Sprintf("tensor.CopyFrom: cannot broadcast source of shape %v to destination of shape %v", src.shape, t.shape))
+		}
 		src = src.Expand(t.shape...)
 	}
 	if t.IsContiguous() {
