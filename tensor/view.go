@@ -6,6 +6,10 @@ import (
 )
 
 func (t *Tensor) view(shape, strides []int, offset int) *Tensor {
+	// A 0-d view has an empty, not nil, shape, like a 0-d tensor from New.
+	if shape == nil {
+		shape, strides = []int{}, []int{}
+	}
 	return &Tensor{data: t.data, shape: shape, strides: strides, offset: offset}
 }
 
