@@ -16,9 +16,8 @@ type impl struct {
 	name     string
 	supports func() bool
 
-	// gemm micro-kernel geometry and body; see gemm.go.
-	mr, nr    int
-	gemmMicro func(kc int, a, b, c []float32, ldc int, alpha float32, accumulate bool)
+	// gemm is the GEMM tile kernel and its blocking; see gemm.go.
+	gemm gemmKernels
 
 	add, sub, mul, div    func(dst, a, b []float32)
 	scale                 func(dst, a []float32, s float32)

@@ -1,6 +1,11 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C with BLAS semantics on
 // row-major storage: op(A) is m x k (A is k x m with leading dimension lda if
@@ -11,7 +16,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if m == 0 || n == 0 {
 		return
 	}
-	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(&active.gemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
@@ -42,49 +47,362 @@ func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 	checkMat("c", c, m, n, ldc)
 }
 
-// gemmRowGrain is the number of rows of C per parallel block.
-const gemmRowGrain = 16
+// gemmKernels is one implementation of the GEMM register tile together with
+// the cache blocking that suits it. The driver below is shared by all paths.
+//
+// The driver follows the GotoBLAS/BLIS scheme ("Anatomy of High-Performance
+// Matrix Multiplication", Goto and van de Geijn; "BLIS: A Framework for
+// Rapidly Instantiating BLAS Functionality", Van Zee and van de Geijn): for
+// each nc-wide panel of C and each kc-deep slice of k, a kc x nc panel of B is
+// packed into nr-wide slivers shared by all threads, then each mc-tall block
+// of A is packed into mr-tall slivers (in a buffer of the thread that owns
+// it) and the tiles of the block are computed from the packed data.
+type gemmKernels struct {
+	mr, nr int // register tile: rows of op(A) and columns of op(B)
+	kc     int // depth of a k slice (the packed B sliver should stay in L1)
+	mc     int // rows of a packed A block (should stay in L2); multiple of mr
+	nc     int // columns of a packed B panel; multiple of nr
 
-func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	parallelFor(m, gemmRowGrain, func(i0, i1 int) {
-		for i := i0; i < i1; i++ {
-			crow := c[i*ldc : i*ldc+n]
-			if beta == 0 {
-				clear(crow)
-			} else if beta != 1 {
-				for j := range crow {
-					crow[j] *= beta
-				}
+	// tile computes, for i < rows <= mr and j < cols <= nr,
+	//
+	//	C[i*ldc+j] = alpha * sum_{p<k} a[i*rsA+p*csA]*b[p*ldb+j] + beta*C[i*ldc+j]
+	//
+	// summing over p in increasing order, and does not read C when beta is 0.
+	// b must be readable for all j < nr on each of the k rows, not only for
+	// j < cols (the driver pads B slivers at the right edge).
+	tile func(rows, cols, k int, a []float32, rsA, csA int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+}
+
+const (
+	// gemmMinUnits is how many work units the driver aims for in each k
+	// slice, so that two or more threads stay busy on products with few
+	// row blocks. It shapes only the split of work, never the arithmetic.
+	gemmMinUnits = 8
+	// gemmParallelFlops is the size of product below which Sgemm stays on the
+	// calling thread: starting threads costs more than it saves.
+	gemmParallelFlops = 1 << 21
+	// gemmDirectFlops bounds the products computed from A (and B, when B is
+	// not transposed) in place, without packing: small matrices stay in
+	// cache, and packing would cost more than the slower access pattern.
+	gemmDirectFlops = 1 << 22
+)
+
+// Driver choices that tests can force (gemmForceMode); gemmAuto picks by
+// the size of the product.
+const (
+	gemmAuto = iota
+	gemmForceDirect
+	gemmForcePacked
+)
+
+var gemmForceMode = gemmAuto
+
+// gemmJob is one Sgemm call: the problem, the current slice and the buffers.
+// Jobs are pooled, so a steady stream of products allocates nothing.
+type gemmJob struct {
+	g *gemmKernels
+
+	m, n, k      int
+	a            []float32
+	rsA, csA     int
+	b            []float32
+	rsB, csB     int
+	c            []float32
+	ldc          int
+	alpha        float32
+	packA, packB bool
+
+	// The panel and slice being computed.
+	jc, nc, pc, kc int
+	beta           float32
+	mcb            int // rows per unit (a multiple of mr)
+	nIC, nJC, jch  int // units: nIC row blocks times nJC column chunks of jch columns
+
+	bpanel []float32   // packed kc x nc panel of B, shared
+	wbuf   [][]float32 // per worker: packed A block and a padded edge sliver of B
+	worker atomic.Int32
+}
+
+var (
+	gemmJobsMu sync.Mutex
+	gemmJobs   []*gemmJob
+)
+
+func getGemmJob() *gemmJob {
+	gemmJobsMu.Lock()
+	defer gemmJobsMu.Unlock()
+	if n := len(gemmJobs); n > 0 {
+		j := gemmJobs[n-1]
+		gemmJobs = gemmJobs[:n-1]
+		return j
+	}
+	return new(gemmJob)
+}
+
+func putGemmJob(j *gemmJob) {
+	j.a, j.b, j.c, j.g = nil, nil, nil, nil
+	gemmJobsMu.Lock()
+	gemmJobs = append(gemmJobs, j)
+	gemmJobsMu.Unlock()
+}
+
+// alignedFloats returns n float32s whose first element is 64-byte aligned.
+func alignedFloats(n int) []float32 {
+	s := make([]float32, n+16)
+	off := int(uintptr(unsafe.Pointer(&s[0]))&63) / 4
+	if off != 0 {
+		off = 16 - off
+	}
+	return s[off : off+n : off+n]
+}
+
+func sgemm(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if k == 0 || alpha == 0 {
+		scaleMatrix(m, n, beta, c, ldc)
+		return
+	}
+	j := getGemmJob()
+	j.g = g
+	j.m, j.n, j.k = m, n, k
+	j.a, j.b, j.c, j.ldc = a, b, c, ldc
+	j.alpha = alpha
+	j.rsA, j.csA = lda, 1
+	if transA {
+		j.rsA, j.csA = 1, lda
+	}
+	j.rsB, j.csB = ldb, 1
+	if transB {
+		j.rsB, j.csB = 1, ldb
+	}
+	flops := 2 * m * n * k
+	direct := flops <= gemmDirectFlops
+	switch gemmForceMode {
+	case gemmForceDirect:
+		direct = true
+	case gemmForcePacked:
+		direct = false
+	}
+	j.packA = !direct
+	j.packB = !direct || transB
+	nt := Threads()
+	if flops < gemmParallelFlops {
+		nt = 1
+	}
+	j.run(nt, beta)
+	putGemmJob(j)
+}
+
+// scaleMatrix sets C = beta*C, writing zeros without reading C if beta is 0.
+func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+func (j *gemmJob) run(nt int, beta float32) {
+	g := j.g
+	mr, nr := g.mr, g.nr
+	kcMax, ncMax := min(g.kc, j.k), min(g.nc, roundUp(j.n, nr))
+	if j.packB {
+		if need := kcMax * roundUp(ncMax, nr); len(j.bpanel) < need {
+			j.bpanel = alignedFloats(need)
+		}
+	}
+	// Each worker buffer holds a packed A block and one padded B sliver.
+	wneed := roundUp(kcMax*nr, 16)
+	if j.packA {
+		wneed += roundUp(min(g.mc, roundUp(j.m, mr))*kcMax, 16)
+	}
+	for len(j.wbuf) < nt {
+		j.wbuf = append(j.wbuf, nil)
+	}
+	for w := 0; w < nt; w++ {
+		if len(j.wbuf[w]) < wneed {
+			j.wbuf[w] = alignedFloats(wneed)
+		}
+	}
+
+	j.mcb = min(g.mc, roundUp(j.m, mr))
+	j.nIC = (j.m + j.mcb - 1) / j.mcb
+	for j.jc = 0; j.jc < j.n; j.jc += g.nc {
+		j.nc = min(g.nc, j.n-j.jc)
+		// Split the panel's columns into chunks when there are few row
+		// blocks, so that every thread gets work.
+		nJC := 1
+		if j.nIC < gemmMinUnits {
+			nJC = (gemmMinUnits + j.nIC - 1) / j.nIC
+		}
+		j.jch = roundUp((j.nc+nJC-1)/nJC, nr)
+		j.nJC = (j.nc + j.jch - 1) / j.jch
+		for j.pc = 0; j.pc < j.k; j.pc += g.kc {
+			j.kc = min(g.kc, j.k-j.pc)
+			j.beta = 1
+			if j.pc == 0 {
+				j.beta = beta
 			}
-			if alpha == 0 {
-				continue
+			if j.packB {
+				slivers := (j.nc + nr - 1) / nr
+				parallelRange(nt, slivers, 4, (*gemmPackBPhase)(j))
 			}
-			if transB && !transA {
-				arow := a[i*lda : i*lda+k]
-				for j := range crow {
-					crow[j] += alpha * dotGeneric(arow, b[j*ldb:j*ldb+k])
-				}
-				continue
+			j.worker.Store(0)
+			parallelRange(nt, j.nIC*j.nJC, 1, (*gemmComputePhase)(j))
+		}
+	}
+}
+
+// gemmPackBPhase packs slivers [lo, hi) of the current B panel.
+type gemmPackBPhase gemmJob
+
+func (ph *gemmPackBPhase) run(lo, hi int) {
+	j := (*gemmJob)(ph)
+	nr, kc := j.g.nr, j.kc
+	for s := lo; s < hi; s++ {
+		j0 := s * nr
+		cols := min(nr, j.nc-j0)
+		packB(j.bpanel[s*nr*kc:(s+1)*nr*kc], j.b[j.pc*j.rsB+(j.jc+j0)*j.csB:], j.rsB, j.csB, kc, cols, nr)
+	}
+}
+
+// gemmComputePhase computes work units [lo, hi) of the current slice.
+type gemmComputePhase gemmJob
+
+func (ph *gemmComputePhase) run(lo, hi int) {
+	j := (*gemmJob)(ph)
+	g := j.g
+	mr, nr, kc := g.mr, g.nr, j.kc
+	buf := j.wbuf[j.worker.Add(1)-1]
+	edge := buf[:kc*nr]
+	var apack []float32
+	if j.packA {
+		off := roundUp(kc*nr, 16)
+		apack = buf[off : off+j.mcb*kc]
+	}
+	lastIC := -1
+	for u := lo; u < hi; u++ {
+		ic, jq := u/j.nJC, u%j.nJC
+		i0 := ic * j.mcb
+		mcb := min(j.mcb, j.m-i0)
+		if j.packA && ic != lastIC {
+			packA(apack, j.a[i0*j.rsA+j.pc*j.csA:], j.rsA, j.csA, mcb, kc, mr)
+			lastIC = ic
+		}
+		jEnd := min((jq+1)*j.jch, j.nc)
+		for jr := jq * j.jch; jr < jEnd; jr += nr {
+			cols := min(nr, j.nc-jr)
+			var bs []float32
+			ldb := nr
+			switch {
+			case j.packB:
+				bs = j.bpanel[jr*kc:]
+			case cols == nr:
+				bs = j.b[j.pc*j.rsB+j.jc+jr:]
+				ldb = j.rsB
+			default:
+				packB(edge, j.b[j.pc*j.rsB+j.jc+jr:], j.rsB, 1, kc, cols, nr)
+				bs = edge
 			}
-			for p := 0; p < k; p++ {
-				var aip float32
-				if transA {
-					aip = a[p*lda+i]
+			cOff := i0*j.ldc + j.jc + jr
+			for ir := 0; ir < mcb; ir += mr {
+				rows := min(mr, mcb-ir)
+				if j.packA {
+					g.tile(rows, cols, kc, apack[ir*kc:], 1, mr, bs, ldb, j.c[cOff+ir*j.ldc:], j.ldc, j.alpha, j.beta)
 				} else {
-					aip = a[i*lda+p]
-				}
-				aip *= alpha
-				if aip == 0 {
-					continue
-				}
-				if transB {
-					for j := range crow {
-						crow[j] += aip * b[j*ldb+p]
-					}
-				} else {
-					axpyGeneric(crow, aip, b[p*ldb:p*ldb+n])
+					g.tile(rows, cols, kc, j.a[(i0+ir)*j.rsA+j.pc*j.csA:], j.rsA, j.csA, bs, ldb, j.c[cOff+ir*j.ldc:], j.ldc, j.alpha, j.beta)
 				}
 			}
 		}
-	})
+	}
+}
+
+// packA copies the rows x kc block op(A) (element (i, p) at a[i*rsA+p*csA])
+// into mr-tall slivers: sliver s holds rows s*mr.. as dst[s*mr*kc+p*mr+i],
+// zero-padded below the last row.
+func packA(dst, a []float32, rsA, csA, rows, kc, mr int) {
+	for s := 0; s*mr < rows; s++ {
+		i0 := s * mr
+		r := min(mr, rows-i0)
+		d := dst[s*mr*kc : (s+1)*mr*kc]
+		src := a[i0*rsA:]
+		switch {
+		case csA == 1 && r == 6 && mr == 6:
+			r0 := src[:kc]
+			r1 := src[rsA : rsA+kc]
+			r2 := src[2*rsA : 2*rsA+kc]
+			r3 := src[3*rsA : 3*rsA+kc]
+			r4 := src[4*rsA : 4*rsA+kc]
+			r5 := src[5*rsA : 5*rsA+kc]
+			for p := range r0 {
+				q := d[p*6 : p*6+6 : p*6+6]
+				q[0], q[1], q[2], q[3], q[4], q[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+		case rsA == 1:
+			for p := 0; p < kc; p++ {
+				q := d[p*mr : p*mr+mr]
+				copy(q, src[p*csA:p*csA+r])
+				clear(q[r:])
+			}
+		default:
+			for p := 0; p < kc; p++ {
+				q := d[p*mr : p*mr+mr]
+				for i := 0; i < r; i++ {
+					q[i] = src[i*rsA+p*csA]
+				}
+				clear(q[r:])
+			}
+		}
+	}
+}
+
+// packB copies the kc x cols block op(B) (element (p, j) at b[p*rsB+j*csB])
+// into one nr-wide sliver dst[p*nr+j], zero-padded right of the last column.
+func packB(dst, b []float32, rsB, csB, kc, cols, nr int) {
+	d := dst[:kc*nr]
+	switch {
+	case csB == 1:
+		for p := 0; p < kc; p++ {
+			q := d[p*nr : p*nr+nr]
+			copy(q, b[p*rsB:p*rsB+cols])
+			clear(q[cols:])
+		}
+	case rsB == 1 && cols == nr:
+		// Transposed B: each column of op(B) is contiguous; walk four at a
+		// time so that reads stay sequential.
+		jj := 0
+		for ; jj+4 <= cols; jj += 4 {
+			c0 := b[jj*csB : jj*csB+kc]
+			c1 := b[(jj+1)*csB : (jj+1)*csB+kc]
+			c2 := b[(jj+2)*csB : (jj+2)*csB+kc]
+			c3 := b[(jj+3)*csB : (jj+3)*csB+kc]
+			for p := range c0 {
+				q := d[p*nr+jj : p*nr+jj+4 : p*nr+jj+4]
+				q[0], q[1], q[2], q[3] = c0[p], c1[p], c2[p], c3[p]
+			}
+		}
+		for ; jj < cols; jj++ {
+			col := b[jj*csB : jj*csB+kc]
+			for p, v := range col {
+				d[p*nr+jj] = v
+			}
+		}
+	default:
+		for p := 0; p < kc; p++ {
+			q := d[p*nr : p*nr+nr]
+			for jj := 0; jj < cols; jj++ {
+				q[jj] = b[p*rsB+jj*csB]
+			}
+			clear(q[cols:])
+		}
+	}
 }

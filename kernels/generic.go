@@ -4,6 +4,7 @@ package kernels
 // KILN_KERNELS=generic, and for every kernel a faster path does not replace.
 var genericImpl = impl{
 	name:                  "generic",
+	gemm:                  gemmGeneric,
 	add:                   addGeneric,
 	sub:                   subGeneric,
 	mul:                   mulGeneric,

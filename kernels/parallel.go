@@ -22,8 +22,17 @@ func SetThreads(n int) {
 // Threads returns the number of threads kernels may use.
 func Threads() int { return int(threads.Load()) }
 
+// ranger is work over a range of block indices. Kernels that run often pass a
+// pointer type here rather than a closure, so that starting parallel work
+// does not allocate.
+type ranger interface{ run(lo, hi int) }
+
+type rangeFunc func(lo, hi int)
+
+func (f rangeFunc) run(lo, hi int) { f(lo, hi) }
+
 type task struct {
-	fn     func(lo, hi int)
+	r      ranger
 	lo, hi int
 	wg     *sync.WaitGroup
 }
@@ -39,7 +48,7 @@ func startPool() {
 	for i := 0; i < 64; i++ { // more than any machine will be told to use; idle workers cost nothing
 		go func() {
 			for t := range tasks {
-				t.fn(t.lo, t.hi)
+				t.r.run(t.lo, t.hi)
 				t.wg.Done()
 			}
 		}()
@@ -47,19 +56,26 @@ func startPool() {
 }
 
 // parallelFor calls fn on consecutive ranges [lo, hi) that cover [0, n), each
-// at most grain long, using up to Threads() threads. fn must only write
-// outputs that belong to its range, so results never depend on the split.
+// made of whole blocks of grain (the last may be shorter), using up to
+// Threads() threads. fn must only write outputs that belong to its range, so
+// results never depend on the split.
 func parallelFor(n, grain int, fn func(lo, hi int)) {
+	parallelRange(Threads(), n, grain, rangeFunc(fn))
+}
+
+// parallelRange is parallelFor for at most nt threads and a ranger. Each call
+// of r.run is on its own thread and gets a contiguous run of whole blocks;
+// there are at most nt calls.
+func parallelRange(nt, n, grain int, r ranger) {
 	if n <= 0 {
 		return
 	}
 	if grain < 1 {
 		grain = 1
 	}
-	nt := Threads()
 	blocks := (n + grain - 1) / grain
 	if nt <= 1 || blocks <= 1 {
-		fn(0, n)
+		r.run(0, n)
 		return
 	}
 	if nt > blocks {
@@ -69,21 +85,17 @@ func parallelFor(n, grain int, fn func(lo, hi int)) {
 	// Give each thread a contiguous run of whole blocks.
 	wg := wgPool.Get().(*sync.WaitGroup)
 	per := (blocks + nt - 1) / nt
-	var first task
-	for t := 0; t < nt; t++ {
+	firstHi := min(per*grain, n)
+	for t := 1; t < nt; t++ {
 		lo := t * per * grain
 		hi := min((t+1)*per*grain, n)
 		if lo >= hi {
 			break
 		}
-		if t == 0 {
-			first = task{fn: fn, lo: lo, hi: hi}
-			continue
-		}
 		wg.Add(1)
-		tasks <- task{fn: fn, lo: lo, hi: hi, wg: wg}
+		tasks <- task{r: r, lo: lo, hi: hi, wg: wg}
 	}
-	first.fn(first.lo, first.hi)
+	r.run(0, firstHi)
 	wg.Wait()
 	wgPool.Put(wg)
 }
