@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 )
 
@@ -23,11 +24,22 @@ func Scalar(v float32) *Tensor { return FromSlice([]float32{v}) }
 
 // Arange returns the 1-D tensor start, start+step, ... up to but excluding end.
 func Arange(start, end, step float32) *Tensor {
-	if step == 0 || (end-start)/step < 0 {
+	finite := func(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+	if step == 0 || !finite(start) || !finite(end) || !finite(step) || (end-start)/step < 0 {
 		panic(fmt.Sprintf("tensor.Arange: empty or endless range start=%v end=%v step=%v", start, end, step))
 	}
-	n := 0
-	for v := start; (step > 0 && v < end) || (step < 0 && v > end); v = start + float32(n)*step {
+	before := func(v float32) bool { return (step > 0 && v < end) || (step < 0 && v > end) }
+	// Estimate the count in float64, then settle it on the float32 values
+	// the elements will have: the first i with start+i*step past end.
+	c := math.Ceil((float64(end) - float64(start)) / float64(step))
+	if c > 1<<40 {
+		panic(fmt.Sprintf("tensor.Arange: range start=%v end=%v step=%v has too many elements", start, end, step))
+	}
+	n := int(c)
+	for n > 0 && !before(start+float32(n-1)*step) {
+		n--
+	}
+	for before(start + float32(n)*step) {
 		n++
 	}
 	out := make([]float32, n)
