@@ -26,14 +26,19 @@ func AllClose(a, b *Tensor, rtol, atol float64) bool {
 }
 
 // MaxAbsDiff returns the largest |a-b| over elements of two tensors of the
-// same shape (NaN if any pair involves a NaN).
+// same shape (NaN if any pair involves a NaN; equal infinities differ by 0,
+// as AllClose counts them close). Tensors of different shapes differ by +Inf.
 func MaxAbsDiff(a, b *Tensor) float64 {
 	if !slices.Equal(a.shape, b.shape) {
 		return math.Inf(1)
 	}
 	var m float64
 	forEach2(a, b, func(i, j int) {
-		d := math.Abs(float64(a.data[i]) - float64(b.data[j]))
+		x, y := float64(a.data[i]), float64(b.data[j])
+		if x == y {
+			return
+		}
+		d := math.Abs(x - y)
 		if math.IsNaN(d) || d > m {
 			m = d
 		}
