@@ -62,8 +62,9 @@ func TestSplit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7}, train) // floor(2.5) = 2 validation tokens
 	assert.Equal(t, []int{8, 9}, val)
-	train = append(train, -1)
-	assert.Equal(t, 8, val[0], "appending to train must not overwrite val")
+	grown := append(train, -1)
+	assert.Equal(t, []int{8, 9}, val, "appending to train must not overwrite val")
+	assert.Equal(t, -1, grown[8])
 
 	for _, f := range []float64{0, 1, -0.1, 1.5, math.NaN(), math.Inf(1)} {
 		_, _, err := Split(tokens, f)
