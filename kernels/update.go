@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // AdamWParams are the per-step constants of a fused Adam/AdamW update. The
@@ -35,14 +36,45 @@ type LionParams struct {
 
 const updateGrain = 16384
 
+// updateJob is one fused update split over threads. Jobs are pooled and
+// passed as a pointer, so an optimizer step allocates nothing.
+type updateJob struct {
+	adamW      func(p, g, m, v []float32, h AdamWParams)
+	lion       func(p, g, m []float32, h LionParams)
+	p, g, m, v []float32
+	ah         AdamWParams
+	lh         LionParams
+}
+
+func (j *updateJob) run(lo, hi int) {
+	if j.adamW != nil {
+		j.adamW(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.ah)
+		return
+	}
+	j.lion(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.lh)
+}
+
+var updateJobs = sync.Pool{New: func() any { return new(updateJob) }}
+
+func runUpdate(j *updateJob) {
+	parallelRange(Threads(), len(j.p), updateGrain, j)
+	*j = updateJob{} // drop the slices so the pool does not keep them alive
+	updateJobs.Put(j)
+}
+
 // AdamW applies one fused Adam/AdamW update to p with gradient g and moments
 // m and v, touching each element once.
 func AdamW(p, g, m, v []float32, h AdamWParams) {
 	if len(g) != len(p) || len(m) != len(p) || len(v) != len(p) {
 		panic(fmt.Sprintf("kernels.AdamW: length mismatch: p %d, g %d, m %d, v %d", len(p), len(g), len(m), len(v)))
 	}
-	f := active.adamW
-	parallelFor(len(p), updateGrain, func(lo, hi int) { f(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h) })
+	if len(p) < 2*updateGrain {
+		active.adamW(p, g, m, v, h)
+		return
+	}
+	j := updateJobs.Get().(*updateJob)
+	j.adamW, j.p, j.g, j.m, j.v, j.ah = active.adamW, p, g, m, v, h
+	runUpdate(j)
 }
 
 // Lion applies one fused Lion update to p with gradient g and momentum m.
@@ -50,8 +82,13 @@ func Lion(p, g, m []float32, h LionParams) {
 	if len(g) != len(p) || len(m) != len(p) {
 		panic(fmt.Sprintf("kernels.Lion: length mismatch: p %d, g %d, m %d", len(p), len(g), len(m)))
 	}
-	f := active.lion
-	parallelFor(len(p), updateGrain, func(lo, hi int) { f(p[lo:hi], g[lo:hi], m[lo:hi], h) })
+	if len(p) < 2*updateGrain {
+		active.lion(p, g, m, h)
+		return
+	}
+	j := updateJobs.Get().(*updateJob)
+	j.lion, j.p, j.g, j.m, j.lh = active.lion, p, g, m, h
+	runUpdate(j)
 }
 
 func adamWGeneric(p, g, m, v []float32, h AdamWParams) {
