@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math"
 	"sync"
 )
@@ -33,7 +34,12 @@ func (p *Pool) GetZeroed(shape ...int) *Tensor {
 }
 
 // GetSlice returns storage of length n with unspecified contents.
-func (p *Pool) GetSlice(n int) []float32 { return p.get(n) }
+func (p *Pool) GetSlice(n int) []float32 {
+	if n < 0 {
+		panic(fmt.Sprintf("tensor.Pool.GetSlice: negative length %d", n))
+	}
+	return p.get(n)
+}
 
 func (p *Pool) get(n int) []float32 {
 	p.mu.Lock()
