@@ -55,13 +55,16 @@ func (p *Pool) get(n int) []float32 {
 	return make([]float32, n)
 }
 
-// Put returns storage to the pool. The caller must not use it, or any tensor
-// that views it, afterwards.
+// Put returns storage to the pool, to be handed out again by a Get of its
+// length. The caller must not use it, or any tensor that views it, afterwards.
 func (p *Pool) Put(s []float32) {
-	if cap(s) == 0 {
+	if len(s) == 0 {
 		return
 	}
-	s = s[:cap(s)]
+	// Take back exactly len(s) elements: whatever lies past len in the
+	// array still belongs to the caller, so it is neither poisoned nor
+	// handed out again.
+	s = s[:len(s):len(s)]
 	if poison {
 		nan := float32(math.NaN())
 		for i := range s {
