@@ -47,13 +47,15 @@ func (c RandomizedConfig) validate() error {
 // with X the matrix or its transpose, whichever has at least as many rows as
 // columns, and ℓ = r + Oversample,
 //
-//	Y = X·Ω  (Ω a seeded Gaussian N x ℓ matrix),  Q = qr(Y)
-//	repeat PowerIters times:  Q = qr(X·qr(Xᵀ·Q))
-//	B = Qᵀ·X (ℓ x N),  B = W·Σ·Vᵀ (exact, through the ℓ x ℓ Gram matrix)
+//	Y = X·Ω  (Ω a seeded Gaussian N x ℓ matrix)
+//	repeat PowerIters times:  Y = X·lu(Xᵀ·lu(Y))
+//	Q = qr(Y),  B = Qᵀ·X (ℓ x N),  B = W·Σ·Vᵀ (exact, via the ℓ x ℓ Gram matrix)
 //	the singular vectors of X are Q·W and V.
 //
-// The products with X run in float32 on kernels.Sgemm, the QR factorizations
-// and the small SVD in float64. The cost is O(mn·ℓ·(2q+2)) instead of the
+// lu(Y) is P·L of an LU factorization with partial pivoting: a well
+// conditioned basis of the range of Y, cheaper than a QR, which only the final
+// basis needs. The products with X run in float32 on kernels.Sgemm, the
+// factorizations and the small SVD in float64. The cost is O(mn·ℓ·(2q+2)) instead of the
 // O(mn·min(m,n)) of SVD. When ℓ >= min(m, n) the range finder would sample the
 // whole space, so the exact SVD is computed instead. Results follow the
 // conventions documented at Factors; their accuracy depends on the decay of
@@ -101,9 +103,10 @@ type rsvdWork struct {
 	q64     []float64 // M x ℓ basis Q (float64)
 	z64     []float64 // N x ℓ (float64)
 	tau     []float64 // ℓ Householder scalars
+	ipiv    []int     // ℓ LU pivots
 	qrWork  []float64 // LAPACK workspace for QR
 	qrRows  int       // shape the QR workspace was sized for
-	qrCols  int       //
+	qrCols  int
 	small   []float64 // k x ℓ leading eigenvectors of BBᵀ, one per row
 	ux, vx  []float64 // k x M and k x N singular vectors of X, one per row
 	gramBuf []float64 // ℓ x ℓ
@@ -150,6 +153,44 @@ func (w *rsvdWork) orth(s []float32, rows, cols int, buf []float64) {
 	}
 }
 
+// lu replaces the rows x cols float32 matrix s (rows >= cols) by P·L from
+// its LU factorization with partial pivoting, s = P·L·U (float64). P·L spans
+// the column space of s (more, if s is rank deficient: a unit lower
+// trapezoidal L always has full column rank), and its entries are bounded by
+// 1, so its columns stay well conditioned.
+func (w *rsvdWork) lu(s []float32, rows, cols int, buf []float64) {
+	for i, v := range s[:rows*cols] {
+		buf[i] = float64(v)
+	}
+	if cap(w.ipiv) < cols {
+		w.ipiv = make([]int, cols)
+	}
+	ipiv := w.ipiv[:cols]
+	lapack64.Getrf(blas64.General{Rows: rows, Cols: cols, Stride: cols, Data: buf[:rows*cols]}, ipiv)
+	for i := range rows {
+		for j := range cols {
+			switch {
+			case i > j:
+				s[i*cols+j] = float32(buf[i*cols+j])
+			case i == j:
+				s[i*cols+j] = 1
+			default:
+				s[i*cols+j] = 0
+			}
+		}
+	}
+	// Getrf applied the interchanges i <-> ipiv[i] in order; undo them in
+	// reverse to form P·L.
+	for i := cols - 1; i >= 0; i-- {
+		if p := ipiv[i]; p != i {
+			ri, rp := s[i*cols:(i+1)*cols], s[p*cols:(p+1)*cols]
+			for j := range ri {
+				ri[j], rp[j] = rp[j], ri[j]
+			}
+		}
+	}
+}
+
 func (w *rsvdWork) factorize(op string, cfg RandomizedConfig, a Matrix, r int, side Side, stream uint64, signs signMode) (Factors, error) {
 	m, n := a.Rows, a.Cols
 	k := EffectiveRank(r, m, n)
@@ -170,14 +211,17 @@ func (w *rsvdWork) factorize(op string, cfg RandomizedConfig, a Matrix, r int, s
 	w.q64 = grow64(w.q64, bigDim*l)
 	w.z64 = grow64(w.z64, smallDim*l)
 
+	// Intermediate bases only need well-conditioned columns: P·L of an LU
+	// factorization gives them at a quarter of the cost of a QR (as in
+	// Facebook's fbpca). The last basis is orthonormal (Householder QR).
 	xmul(a, tall, l, w.omega, w.y)
-	w.orth(w.y, bigDim, l, w.q64)
 	for range cfg.PowerIters {
+		w.lu(w.y, bigDim, l, w.q64)
 		xtmul(a, tall, l, w.y, w.z)
-		w.orth(w.z, smallDim, l, w.z64)
+		w.lu(w.z, smallDim, l, w.z64)
 		xmul(a, tall, l, w.z, w.y)
-		w.orth(w.y, bigDim, l, w.q64)
 	}
+	w.orth(w.y, bigDim, l, w.q64)
 	// Bᵀ = Xᵀ·Q (N x ℓ); the Gram matrix of B is BBᵀ = (Bᵀ)ᵀBᵀ (ℓ x ℓ).
 	xtmul(a, tall, l, w.y, w.z)
 	for i, v := range w.z {

@@ -100,6 +100,12 @@ func (w *Woodbury) Len() int { return w.n }
 // Damping returns λ.
 func (w *Woodbury) Damping() float64 { return w.lambda }
 
+// Jitters returns the number of solves so far whose s x s system needed
+// diagonal jitter to factorise. Such a history is ill-conditioned beyond
+// float64 (‖h‖²/λ near 1e16): the result stays finite and points the right
+// way, but its magnitude is not reliable; consider a larger damping.
+func (w *Woodbury) Jitters() int { return w.jitters }
+
 // Reset empties the history.
 func (w *Woodbury) Reset() { w.head, w.n = 0, 0 }
 
@@ -155,7 +161,7 @@ func (w *Woodbury) push(g []float32) {
 // Apply writes F⁻¹g to dst (which may alias g) without changing the history.
 // It returns an error wrapping ErrNotFinite if g holds a NaN or an Inf, or an
 // error if the s x s system cannot be factorised even with jitter (possible
-// only when ‖h‖²/λ approaches 1e16).
+// only when ‖h‖²/λ approaches 1e16; see Jitters).
 func (w *Woodbury) Apply(dst, g []float32) error {
 	const op = "lowrank.Woodbury.Apply"
 	w.checkLen(op, "dst", dst)
