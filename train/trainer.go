@@ -33,7 +33,7 @@ type Dropout interface {
 
 // Optimizer is what the loop needs of an optimizer.
 type Optimizer interface {
-	Step()
+	Step() error
 	ZeroGrad()
 	SetLR(lr float64)
 }
@@ -299,7 +299,9 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 			if cfg.ClipNorm > 0 && norm > cfg.ClipNorm {
 				scaleGrads(t.params, float32(cfg.ClipNorm/(norm+1e-6)))
 			}
-			t.opt.Step()
+			if err := t.opt.Step(); err != nil {
+				return t.result(res, tail, start, startStep), fmt.Errorf("train: step %d: %w", t.step+1, err)
+			}
 		}
 		t.opt.ZeroGrad()
 		t.tape.Reset()

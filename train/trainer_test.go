@@ -41,7 +41,7 @@ func (o *momentumSGD) ZeroGrad() {
 		p.ZeroGrad()
 	}
 }
-func (o *momentumSGD) Step() {
+func (o *momentumSGD) Step() error {
 	for i, p := range o.params {
 		g := p.Grad()
 		if g == nil {
@@ -52,6 +52,7 @@ func (o *momentumSGD) Step() {
 		kernels.Add(v, v, g.Data())
 		kernels.Axpy(p.Value().Data(), float32(-o.lr), v)
 	}
+	return nil
 }
 func (o *momentumSGD) SaveState() (map[string]*tensor.Tensor, []byte, error) {
 	m := map[string]*tensor.Tensor{}
