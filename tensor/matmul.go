@@ -122,6 +122,9 @@ func MatMulInto(out, a, b *Tensor, alpha, beta float32) {
 	if !SameShape(out, &Tensor{shape: shape}) {
 		panic(fmt.Sprintf("tensor.MatMulInto: out has shape %v, want %v", out.shape, shape))
 	}
+	if !out.IsContiguous() {
+		panic(fmt.Sprintf("tensor.MatMulInto: out of shape %v with strides %v is not contiguous", out.shape, out.strides))
+	}
 	m, k, n := a.shape[a.Dim()-2], a.shape[a.Dim()-1], b.shape[b.Dim()-1]
 	la, ok := a.Layout()
 	if !ok {
