@@ -19,6 +19,22 @@ type MatLayout struct {
 // with ok false if t must be made contiguous first. For a batch, Data starts
 // at the first matrix and BatchStride returns the step between matrices.
 func (t *Tensor) Layout() (l MatLayout, ok bool) {
+	l, ok = t.matLayout()
+	if !ok {
+		return MatLayout{}, false
+	}
+	// Leading dimensions must be uniform over the batch: the batch
+	// dimensions have to be collapsible to one stride.
+	if _, ok := t.BatchStride(); !ok {
+		return MatLayout{}, false
+	}
+	return l, true
+}
+
+// matLayout is Layout for the last two dimensions alone, whatever the batch
+// dimensions: every matrix of the batch has this layout at its own offset
+// (see batchOffset).
+func (t *Tensor) matLayout() (l MatLayout, ok bool) {
 	nd := t.Dim()
 	if nd < 2 {
 		return l, false
@@ -39,13 +55,21 @@ func (t *Tensor) Layout() (l MatLayout, ok bool) {
 	default:
 		return l, false
 	}
-	// Leading dimensions must be uniform over the batch: the batch
-	// dimensions have to be collapsible to one stride.
-	if _, ok := t.BatchStride(); !ok {
-		return l, false
-	}
-	l.Data = t.data[t.offset:]
+	// An empty view's offset may lie past the end of its storage.
+	l.Data = t.data[min(t.offset, len(t.data)):]
 	return l, true
+}
+
+// batchOffset returns the storage step from t's first matrix to its i-th
+// matrix in row-major order over the batch dimensions (0 for a 2-D t).
+func batchOffset(t *Tensor, i int) int {
+	off := 0
+	for d := t.Dim() - 3; d >= 0; d-- {
+		n := t.shape[d]
+		off += (i % n) * t.strides[d]
+		i /= n
+	}
+	return off
 }
 
 // BatchStride returns the storage step between consecutive matrices of a
@@ -126,31 +150,34 @@ func MatMulInto(out, a, b *Tensor, alpha, beta float32) {
 		panic(fmt.Sprintf("tensor.MatMulInto: out of shape %v with strides %v is not contiguous", out.shape, out.strides))
 	}
 	m, k, n := a.shape[a.Dim()-2], a.shape[a.Dim()-1], b.shape[b.Dim()-1]
-	la, ok := a.Layout()
+	// Each matrix is read where it lies, transposed or with wide rows; only
+	// a layout Sgemm cannot express (repeated rows, strided columns) is
+	// copied. Batch dimensions need not collapse to one stride: the
+	// per-head [B,H,T,D] view of a [B,T,H,D] tensor is used in place.
+	la, ok := a.matLayout()
 	if !ok {
 		a = a.Contiguous()
-		la, _ = a.Layout()
+		la, _ = a.matLayout()
 	}
-	lb, ok := b.Layout()
+	lb, ok := b.matLayout()
 	if !ok {
 		b = b.Contiguous()
-		lb, _ = b.Layout()
+		lb, _ = b.matLayout()
 	}
 	o := out.Data()
-	batch := len(o) / max(m*n, 1)
 	if m*n == 0 {
 		return
 	}
-	// A 2-D b and a row-major a with uniform rows: one big product.
-	if b.Dim() == 2 && !la.Trans && (a.Dim() == 2 || la.LD == k) {
-		if sa, _ := a.BatchStride(); a.Dim() == 2 || sa == m*k {
+	batch := len(o) / (m * n)
+	// A 2-D b and a row-major a whose rows are evenly spaced across the
+	// batch: one big product.
+	if b.Dim() == 2 && !la.Trans {
+		if sa, ok := a.BatchStride(); ok && (a.Dim() == 2 || sa == m*la.LD) {
 			kernels.Sgemm(false, lb.Trans, batch*m, n, k, alpha, la.Data, la.LD, lb.Data, lb.LD, beta, o, n)
 			return
 		}
 	}
-	sa, _ := a.BatchStride()
-	sb, _ := b.BatchStride()
 	for i := 0; i < batch; i++ {
-		kernels.Sgemm(la.Trans, lb.Trans, m, n, k, alpha, la.Data[i*sa:], la.LD, lb.Data[i*sb:], lb.LD, beta, o[i*m*n:(i+1)*m*n], n)
+		kernels.Sgemm(la.Trans, lb.Trans, m, n, k, alpha, la.Data[batchOffset(a, i):], la.LD, lb.Data[batchOffset(b, i):], lb.LD, beta, o[i*m*n:(i+1)*m*n], n)
 	}
 }
