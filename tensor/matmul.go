@@ -168,6 +168,15 @@ func MatMulInto(out, a, b *Tensor, alpha, beta float32) {
 	if m*n == 0 {
 		return
 	}
+	if k == 0 {
+		// An empty sum: out = beta*out, with beta 0 clearing NaNs as Sgemm does.
+		if beta == 0 {
+			clear(o)
+		} else if beta != 1 {
+			kernels.Scale(o, o, beta)
+		}
+		return
+	}
 	batch := len(o) / (m * n)
 	// A 2-D b and a row-major a whose rows are evenly spaced across the
 	// batch: one big product.
