@@ -71,6 +71,13 @@ type gemmKernels struct {
 	// b must be readable for all j < nr on each of the k rows, not only for
 	// j < cols (the driver pads B slivers at the right edge).
 	tile func(rows, cols, k int, a []float32, rsA, csA int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+
+	// packA, if not nil, packs ns full mr-row slivers: sliver s gets
+	// dst[s*mr*kc+p*mr+i] = a[(s*mr+i)*rsA+p*csA], where rsA or csA is 1.
+	packA func(dst, a []float32, rsA, csA, kc, ns int)
+	// packB, if not nil, packs ns full nr-column slivers: sliver s gets
+	// dst[s*nr*kc+p*nr+j] = b[p*rsB+(s*nr+j)*csB], where rsB or csB is 1.
+	packB func(dst, b []float32, rsB, csB, kc, ns int)
 }
 
 const (
@@ -268,11 +275,9 @@ type gemmPackBPhase gemmJob
 func (ph *gemmPackBPhase) run(lo, hi int) {
 	j := (*gemmJob)(ph)
 	nr, kc := j.g.nr, j.kc
-	for s := lo; s < hi; s++ {
-		j0 := s * nr
-		cols := min(nr, j.nc-j0)
-		packB(j.bpanel[s*nr*kc:(s+1)*nr*kc], j.b[j.pc*j.rsB+(j.jc+j0)*j.csB:], j.rsB, j.csB, kc, cols, nr)
-	}
+	j0 := lo * nr
+	cols := min(hi*nr, j.nc) - j0
+	packB(j.g, j.bpanel[lo*nr*kc:hi*nr*kc], j.b[j.pc*j.rsB+(j.jc+j0)*j.csB:], j.rsB, j.csB, kc, cols)
 }
 
 // gemmComputePhase computes work units [lo, hi) of the current slice.
@@ -295,7 +300,7 @@ func (ph *gemmComputePhase) run(lo, hi int) {
 		i0 := ic * j.mcb
 		mcb := min(j.mcb, j.m-i0)
 		if j.packA && ic != lastIC {
-			packA(apack, j.a[i0*j.rsA+j.pc*j.csA:], j.rsA, j.csA, mcb, kc, mr)
+			packA(g, apack, j.a[i0*j.rsA+j.pc*j.csA:], j.rsA, j.csA, mcb, kc)
 			lastIC = ic
 		}
 		jEnd := min((jq+1)*j.jch, j.nc)
@@ -310,7 +315,7 @@ func (ph *gemmComputePhase) run(lo, hi int) {
 				bs = j.b[j.pc*j.rsB+j.jc+jr:]
 				ldb = j.rsB
 			default:
-				packB(edge, j.b[j.pc*j.rsB+j.jc+jr:], j.rsB, 1, kc, cols, nr)
+				packB(g, edge, j.b[j.pc*j.rsB+j.jc+jr:], j.rsB, 1, kc, cols)
 				bs = edge
 			}
 			cOff := i0*j.ldc + j.jc + jr
@@ -329,24 +334,19 @@ func (ph *gemmComputePhase) run(lo, hi int) {
 // packA copies the rows x kc block op(A) (element (i, p) at a[i*rsA+p*csA])
 // into mr-tall slivers: sliver s holds rows s*mr.. as dst[s*mr*kc+p*mr+i],
 // zero-padded below the last row.
-func packA(dst, a []float32, rsA, csA, rows, kc, mr int) {
-	for s := 0; s*mr < rows; s++ {
+func packA(g *gemmKernels, dst, a []float32, rsA, csA, rows, kc int) {
+	mr := g.mr
+	s := 0
+	if full := rows / mr; g.packA != nil && full > 0 {
+		g.packA(dst, a, rsA, csA, kc, full)
+		s = full
+	}
+	for ; s*mr < rows; s++ {
 		i0 := s * mr
 		r := min(mr, rows-i0)
 		d := dst[s*mr*kc : (s+1)*mr*kc]
 		src := a[i0*rsA:]
 		switch {
-		case csA == 1 && r == 6 && mr == 6:
-			r0 := src[:kc]
-			r1 := src[rsA : rsA+kc]
-			r2 := src[2*rsA : 2*rsA+kc]
-			r3 := src[3*rsA : 3*rsA+kc]
-			r4 := src[4*rsA : 4*rsA+kc]
-			r5 := src[5*rsA : 5*rsA+kc]
-			for p := range r0 {
-				q := d[p*6 : p*6+6 : p*6+6]
-				q[0], q[1], q[2], q[3], q[4], q[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-			}
 		case rsA == 1:
 			for p := 0; p < kc; p++ {
 				q := d[p*mr : p*mr+mr]
@@ -366,43 +366,34 @@ func packA(dst, a []float32, rsA, csA, rows, kc, mr int) {
 }
 
 // packB copies the kc x cols block op(B) (element (p, j) at b[p*rsB+j*csB])
-// into one nr-wide sliver dst[p*nr+j], zero-padded right of the last column.
-func packB(dst, b []float32, rsB, csB, kc, cols, nr int) {
-	d := dst[:kc*nr]
-	switch {
-	case csB == 1:
+// into nr-wide slivers: sliver s holds columns s*nr.. as
+// dst[s*nr*kc+p*nr+j], zero-padded right of the last column.
+func packB(g *gemmKernels, dst, b []float32, rsB, csB, kc, cols int) {
+	nr := g.nr
+	s := 0
+	if full := cols / nr; g.packB != nil && full > 0 {
+		g.packB(dst, b, rsB, csB, kc, full)
+		s = full
+	}
+	for ; s*nr < cols; s++ {
+		j0 := s * nr
+		w := min(nr, cols-j0)
+		d := dst[s*nr*kc : (s+1)*nr*kc]
+		src := b[j0*csB:]
+		if csB == 1 {
+			for p := 0; p < kc; p++ {
+				q := d[p*nr : p*nr+nr]
+				copy(q, src[p*rsB:p*rsB+w])
+				clear(q[w:])
+			}
+			continue
+		}
 		for p := 0; p < kc; p++ {
 			q := d[p*nr : p*nr+nr]
-			copy(q, b[p*rsB:p*rsB+cols])
-			clear(q[cols:])
-		}
-	case rsB == 1 && cols == nr:
-		// Transposed B: each column of op(B) is contiguous; walk four at a
-		// time so that reads stay sequential.
-		jj := 0
-		for ; jj+4 <= cols; jj += 4 {
-			c0 := b[jj*csB : jj*csB+kc]
-			c1 := b[(jj+1)*csB : (jj+1)*csB+kc]
-			c2 := b[(jj+2)*csB : (jj+2)*csB+kc]
-			c3 := b[(jj+3)*csB : (jj+3)*csB+kc]
-			for p := range c0 {
-				q := d[p*nr+jj : p*nr+jj+4 : p*nr+jj+4]
-				q[0], q[1], q[2], q[3] = c0[p], c1[p], c2[p], c3[p]
+			for jj := 0; jj < w; jj++ {
+				q[jj] = src[p*rsB+jj*csB]
 			}
-		}
-		for ; jj < cols; jj++ {
-			col := b[jj*csB : jj*csB+kc]
-			for p, v := range col {
-				d[p*nr+jj] = v
-			}
-		}
-	default:
-		for p := 0; p < kc; p++ {
-			q := d[p*nr : p*nr+nr]
-			for jj := 0; jj < cols; jj++ {
-				q[jj] = b[p*rsB+jj*csB]
-			}
-			clear(q[cols:])
+			clear(q[w:])
 		}
 	}
 }

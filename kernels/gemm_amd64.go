@@ -11,7 +11,9 @@ func useAVX2Gemm(p *impl) { p.gemm = gemmAVX2 }
 var gemmAVX2 = gemmKernels{
 	mr: 6, nr: 16,
 	kc: 384, mc: 240, nc: 2048,
-	tile: gemmTileAVX2,
+	tile:  gemmTileAVX2,
+	packA: gemmPackAAVX2,
+	packB: gemmPackBAVX2,
 }
 
 type (
@@ -38,4 +40,30 @@ func gemmTileAVX2(rows, cols, k int, a []float32, rsA, csA int, b []float32, ldb
 		return
 	}
 	gemmStridedAVX2[rows](k, &a[0], rsA, csA, &b[0], ldb, &c[0], ldc, alpha, beta, cols)
+}
+
+func gemmPackAAVX2(dst, a []float32, rsA, csA, kc, ns int) {
+	_ = dst[ns*6*kc-1]
+	if csA == 1 {
+		_ = a[(ns*6-1)*rsA+kc-1]
+		for s := 0; s < ns; s++ {
+			gemmPackA6N(kc, &a[s*6*rsA], rsA, &dst[s*6*kc])
+		}
+		return
+	}
+	_ = a[(kc-1)*csA+ns*6-1]
+	gemmPackA6T(kc, ns, &a[0], csA, &dst[0])
+}
+
+func gemmPackBAVX2(dst, b []float32, rsB, csB, kc, ns int) {
+	_ = dst[ns*16*kc-1]
+	if csB == 1 {
+		_ = b[(kc-1)*rsB+ns*16-1]
+		gemmPackB16N(kc, ns, &b[0], rsB, &dst[0])
+		return
+	}
+	_ = b[(ns*16-1)*csB+kc-1]
+	for s := 0; s < ns; s++ {
+		gemmPackB16T(kc, &b[s*16*csB], csB, &dst[s*16*kc])
+	}
 }

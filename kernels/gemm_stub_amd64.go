@@ -39,3 +39,15 @@ func gemmStrided5x16(k int, a *float32, rsA int, csA int, b *float32, ldb int, c
 
 // gemmStrided6x16 computes a 6x16 tile from A and B in place (A by row and column strides, B by rows).
 func gemmStrided6x16(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackA6N packs rows a[i*lda+p], i < 6, p < kc, into dst[p*6+i].
+func gemmPackA6N(kc int, a *float32, lda int, dst *float32)
+
+// gemmPackA6T packs a[p*lda+6s+i], i < 6, p < kc, s < ns, into dst[s*6*kc+p*6+i].
+func gemmPackA6T(kc int, ns int, a *float32, lda int, dst *float32)
+
+// gemmPackB16N packs b[p*ldb+16s+j], j < 16, p < kc, s < ns, into dst[s*16*kc+p*16+j].
+func gemmPackB16N(kc int, ns int, b *float32, ldb int, dst *float32)
+
+// gemmPackB16T packs b[j*ldb+p], j < 16, p < kc, into dst[p*16+j].
+func gemmPackB16T(kc int, b *float32, ldb int, dst *float32)

@@ -29,6 +29,10 @@ const (
 	// prefetchA is how far ahead, in bytes, the packed kernel prefetches
 	// its A sliver (the stream that comes from L2; the B sliver is in L1).
 	prefetchA = 512
+
+	// Rows of k that the block packers copy per visit of a sliver.
+	packA6TChunk  = 4
+	packB16NChunk = 16
 )
 
 // acc[i][h] holds columns 8h..8h+7 of row i of the tile.
@@ -64,6 +68,10 @@ func main() {
 	for r := 1; r <= mr; r++ {
 		stridedKernel(r)
 	}
+	packA6N()
+	packA6T([]int{packA6TChunk, 1})
+	packB16N([]int{packB16NChunk, 4, 1})
+	packB16T()
 	Generate()
 }
 
@@ -314,4 +322,342 @@ func paramMem(name string) Mem {
 		panic(err)
 	}
 	return b.Addr
+}
+
+// stridedRows returns the addresses base + i*stride (stride in bytes) for
+// i < n <= 8 using scaled index addressing, allocating the multiples of
+// stride that cannot be scaled.
+func stridedRows(base, stride Register, n int) []Mem {
+	var x3, x5, x7 Register
+	if n > 3 {
+		x3 = GP64()
+		LEAQ(Mem{Base: stride, Index: stride, Scale: 2}, x3)
+	}
+	if n > 5 {
+		x5 = GP64()
+		LEAQ(Mem{Base: stride, Index: stride, Scale: 4}, x5)
+	}
+	if n > 7 {
+		x7 = GP64()
+		LEAQ(Mem{Base: x3, Index: stride, Scale: 4}, x7)
+	}
+	all := []Mem{
+		{Base: base},
+		{Base: base, Index: stride, Scale: 1},
+		{Base: base, Index: stride, Scale: 2},
+		{Base: base, Index: x3, Scale: 1},
+		{Base: base, Index: stride, Scale: 4},
+		{Base: base, Index: x5, Scale: 1},
+		{Base: base, Index: x3, Scale: 2},
+		{Base: base, Index: x7, Scale: 1},
+	}
+	return all[:n]
+}
+
+// packA6N packs six rows of A that are contiguous in k (A not transposed)
+// into a sliver dst[p*6+i]: 8x6 blocks are transposed in registers.
+func packA6N() {
+	name := "gemmPackA6N"
+	TEXT(name, NOSPLIT, "func(kc int, a *float32, lda int, dst *float32)")
+	Doc(name + " packs rows a[i*lda+p], i < 6, p < kc, into dst[p*6+i].")
+	kc := Load(Param("kc"), GP64())
+	a := Load(Param("a"), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(U8(2), lda)
+	dst := Load(Param("dst"), GP64())
+	rows := stridedRows(a, lda, 6)
+	n := GP64()
+	MOVQ(kc, n)
+	SHRQ(U8(3), n)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	r := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5}
+	for i := range r {
+		VMOVUPS(rows[i], r[i])
+	}
+	// t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], and so on.
+	VUNPCKLPS(Y1, Y0, Y6)
+	VUNPCKHPS(Y1, Y0, Y7)
+	VUNPCKLPS(Y3, Y2, Y8)
+	VUNPCKHPS(Y3, Y2, Y9)
+	VUNPCKLPS(Y5, Y4, Y10) // rows 4-5 of p = 0, 1 | 4, 5
+	VUNPCKHPS(Y5, Y4, Y11) // rows 4-5 of p = 2, 3 | 6, 7
+	// Rows 0-3 of p | p+4.
+	VSHUFPS(U8(0x44), Y8, Y6, Y0)
+	VSHUFPS(U8(0xee), Y8, Y6, Y1)
+	VSHUFPS(U8(0x44), Y9, Y7, Y2)
+	VSHUFPS(U8(0xee), Y9, Y7, Y3)
+	lo := []VecPhysical{X0, X1, X2, X3}
+	store := func(pBase int, r45a, r45b VecPhysical) {
+		for q := 0; q < 4; q++ {
+			VMOVUPS(lo[q], Mem{Base: dst, Disp: (pBase + q) * 24})
+			m := Mem{Base: dst, Disp: (pBase+q)*24 + 16}
+			src := r45a
+			if q >= 2 {
+				src = r45b
+			}
+			if q%2 == 0 {
+				VMOVLPS(src, m)
+			} else {
+				VMOVHPS(src, m)
+			}
+		}
+	}
+	store(0, X10, X11)
+	for q := 0; q < 4; q++ {
+		VEXTRACTF128(U8(1), r[q], lo[q])
+	}
+	VEXTRACTF128(U8(1), Y10, X10)
+	VEXTRACTF128(U8(1), Y11, X11)
+	store(4, X10, X11)
+	ADDQ(U8(32), a)
+	ADDQ(U32(192), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	ANDQ(U8(7), kc)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_tailloop")
+	for i := 0; i < 6; i++ {
+		VMOVSS(rows[i], X0)
+		VMOVSS(X0, Mem{Base: dst, Disp: 4 * i})
+	}
+	ADDQ(U8(4), a)
+	ADDQ(U8(24), dst)
+	DECQ(kc)
+	JNZ(LabelRef(name + "_tailloop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packA6T packs ns six-column slivers of a transposed A (each step of k is
+// a row of contiguous values) into dst: sliver s gets a[p*lda+6s+i] at
+// dst[s*6*kc+p*6+i]. It walks four rows of A at a time across all slivers,
+// so that the rows stay in L1 and the TLB.
+func packA6T(chunks []int) {
+	name := "gemmPackA6T"
+	TEXT(name, NOSPLIT, "func(kc, ns int, a *float32, lda int, dst *float32)")
+	Doc(name + " packs a[p*lda+6s+i], i < 6, p < kc, s < ns, into dst[s*6*kc+p*6+i].")
+	kc := Load(Param("kc"), GP64())
+	a := Load(Param("a"), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(U8(2), lda)
+	dst := Load(Param("dst"), GP64())
+	sl := GP64()
+	LEAQ(Mem{Base: kc, Index: kc, Scale: 2}, sl)
+	SHLQ(U8(3), sl) // bytes per sliver: kc*24
+	src, t, d, s, n := GP64(), GP64(), GP64(), GP64(), GP64()
+	rows := stridedRows(t, lda, 4)
+	lo := []VecPhysical{X0, X2, X4, X6}
+	hi := []VecPhysical{X1, X3, X5, X7}
+	// body copies nrows rows of six values from src to d.
+	body := func(nrows int) {
+		for q0 := 0; q0 < nrows; q0 += 4 {
+			if q0 > 0 {
+				LEAQ(Mem{Base: t, Index: lda, Scale: 4}, t)
+			}
+			for q := 0; q < min(4, nrows-q0); q++ {
+				VMOVUPS(rows[q], lo[q])
+				VMOVSD(rows[q].Offset(16), hi[q])
+			}
+			for q := 0; q < min(4, nrows-q0); q++ {
+				VMOVUPS(lo[q], Mem{Base: d, Disp: 24 * (q0 + q)})
+				VMOVSD(hi[q], Mem{Base: d, Disp: 24*(q0+q) + 16})
+			}
+		}
+	}
+	// Rows of k in chunks (then smaller chunks for the rest): each chunk is
+	// copied sliver by sliver while its rows stay in L1.
+	for ci, nrows := range chunks {
+		lp := fmt.Sprintf("%s_p%d", name, nrows)
+		chunkCount(kc, n, chunks, ci)
+		JZ(LabelRef(lp + "_done"))
+		Label(lp)
+		MOVQ(a, src)
+		MOVQ(dst, d)
+		Load(Param("ns"), s)
+		Label(lp + "_s")
+		MOVQ(src, t)
+		body(nrows)
+		ADDQ(U8(24), src)
+		ADDQ(sl, d)
+		DECQ(s)
+		JNZ(LabelRef(lp + "_s"))
+		for q := 0; q < nrows; q += 4 {
+			if nrows-q >= 4 {
+				LEAQ(Mem{Base: a, Index: lda, Scale: 4}, a)
+			} else {
+				ADDQ(lda, a)
+			}
+		}
+		ADDQ(U32(24*nrows), dst)
+		DECQ(n)
+		JNZ(LabelRef(lp))
+		Label(lp + "_done")
+	}
+	RET()
+}
+
+// packB16N packs ns slivers of 16 columns of B (rows contiguous) into dst:
+// sliver s gets b[p*ldb+16s+j] at dst[s*16*kc+p*16+j]. Like packA6T it
+// walks four rows at a time across all slivers.
+func packB16N(chunks []int) {
+	name := "gemmPackB16N"
+	TEXT(name, NOSPLIT, "func(kc, ns int, b *float32, ldb int, dst *float32)")
+	Doc(name + " packs b[p*ldb+16s+j], j < 16, p < kc, s < ns, into dst[s*16*kc+p*16+j].")
+	kc := Load(Param("kc"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	dst := Load(Param("dst"), GP64())
+	sl := GP64()
+	MOVQ(kc, sl)
+	SHLQ(U8(6), sl) // bytes per sliver: kc*64
+	src, t, d, s, n := GP64(), GP64(), GP64(), GP64(), GP64()
+	rows := stridedRows(t, ldb, 4)
+	regs := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7}
+	body := func(nrows int) {
+		for q0 := 0; q0 < nrows; q0 += 4 {
+			if q0 > 0 {
+				LEAQ(Mem{Base: t, Index: ldb, Scale: 4}, t)
+			}
+			nq := min(4, nrows-q0)
+			for q := 0; q < nq; q++ {
+				VMOVUPS(rows[q], regs[2*q])
+				VMOVUPS(rows[q].Offset(32), regs[2*q+1])
+			}
+			for q := 0; q < 2*nq; q++ {
+				VMOVUPS(regs[q], Mem{Base: d, Disp: 32 * (2*q0 + q)})
+			}
+		}
+	}
+	// Rows of k in chunks (then smaller chunks for the rest): each chunk is
+	// copied sliver by sliver while its rows stay in L1.
+	for ci, nrows := range chunks {
+		lp := fmt.Sprintf("%s_p%d", name, nrows)
+		chunkCount(kc, n, chunks, ci)
+		JZ(LabelRef(lp + "_done"))
+		Label(lp)
+		MOVQ(b, src)
+		MOVQ(dst, d)
+		Load(Param("ns"), s)
+		Label(lp + "_s")
+		MOVQ(src, t)
+		body(nrows)
+		ADDQ(U8(64), src)
+		ADDQ(sl, d)
+		DECQ(s)
+		JNZ(LabelRef(lp + "_s"))
+		for q := 0; q < nrows; q += 4 {
+			if nrows-q >= 4 {
+				LEAQ(Mem{Base: b, Index: ldb, Scale: 4}, b)
+			} else {
+				ADDQ(ldb, b)
+			}
+		}
+		ADDQ(U32(64*nrows), dst)
+		DECQ(n)
+		JNZ(LabelRef(lp))
+		Label(lp + "_done")
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// packB16T packs 16 columns of a transposed B (column j of op(B) is row j
+// of B, contiguous in k) into a sliver dst[p*16+j]: 8x8 blocks are
+// transposed in registers.
+func packB16T() {
+	name := "gemmPackB16T"
+	TEXT(name, NOSPLIT, "func(kc int, b *float32, ldb int, dst *float32)")
+	Doc(name + " packs b[j*ldb+p], j < 16, p < kc, into dst[p*16+j].")
+	kc := Load(Param("kc"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	dst := Load(Param("dst"), GP64())
+	b8 := GP64()
+	LEAQ(Mem{Base: b, Index: ldb, Scale: 8}, b8)
+	cols := stridedRows(b, ldb, 8)
+	cols8 := make([]Mem, 8)
+	for i, m := range cols {
+		m.Base = b8
+		cols8[i] = m
+	}
+	n := GP64()
+	MOVQ(kc, n)
+	SHRQ(U8(3), n)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	r := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7}
+	t := []VecPhysical{Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+	for h, src := range [][]Mem{cols, cols8} {
+		for i := range r {
+			VMOVUPS(src[i], r[i])
+		}
+		for i := 0; i < 8; i += 2 {
+			VUNPCKLPS(r[i+1], r[i], t[i])
+			VUNPCKHPS(r[i+1], r[i], t[i+1])
+		}
+		// s[4g+q] holds rows 4g..4g+3 of p = q | q+4.
+		for g := 0; g < 2; g++ {
+			VSHUFPS(U8(0x44), t[4*g+2], t[4*g], r[4*g])
+			VSHUFPS(U8(0xee), t[4*g+2], t[4*g], r[4*g+1])
+			VSHUFPS(U8(0x44), t[4*g+3], t[4*g+1], r[4*g+2])
+			VSHUFPS(U8(0xee), t[4*g+3], t[4*g+1], r[4*g+3])
+		}
+		for q := 0; q < 4; q++ {
+			VPERM2F128(U8(0x20), r[4+q], r[q], t[q])
+			VPERM2F128(U8(0x31), r[4+q], r[q], t[4+q])
+		}
+		for p := 0; p < 8; p++ {
+			VMOVUPS(t[p], Mem{Base: dst, Disp: 64*p + 32*h})
+		}
+	}
+	ADDQ(U8(32), b)
+	ADDQ(U8(32), b8)
+	ADDQ(U32(512), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	ANDQ(U8(7), kc)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_tailloop")
+	for h, src := range [][]Mem{cols, cols8} {
+		for i := 0; i < 8; i++ {
+			VMOVSS(src[i], X0)
+			VMOVSS(X0, Mem{Base: dst, Disp: 4 * (8*h + i)})
+		}
+	}
+	ADDQ(U8(4), b)
+	ADDQ(U8(4), b8)
+	ADDQ(U8(64), dst)
+	DECQ(kc)
+	JNZ(LabelRef(name + "_tailloop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// chunkCount sets n to the number of chunks of chunks[ci] rows in kc after
+// the larger chunks before it (chunk sizes are powers of two, decreasing).
+func chunkCount(kc, n Register, chunks []int, ci int) {
+	MOVQ(kc, n)
+	if sh := log2(chunks[ci]); sh > 0 {
+		SHRQ(U8(sh), n)
+	}
+	if ci > 0 {
+		ANDQ(U8(chunks[ci-1]/chunks[ci]-1), n)
+	}
+}
+
+func log2(x int) int {
+	n := 0
+	for 1<<n < x {
+		n++
+	}
+	return n
 }
