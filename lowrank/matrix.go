@@ -3,6 +3,8 @@ package lowrank
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kiln-ml/kiln/kernels"
 )
 
 // Matrix is a dense row-major float32 matrix: element (i, j) is Data[i*Cols+j].
@@ -60,28 +62,15 @@ func checkData(op, name string, a Matrix) {
 
 // firstNonFinite returns the index of the first NaN or Inf in x, or -1.
 func firstNonFinite(x []float32) int {
-	// x*0 is ±0 for finite x and NaN otherwise; summing lets the common,
-	// all-finite case run without a branch per element.
-	const block = 1024
-	for lo := 0; lo < len(x); lo += block {
-		b := x[lo:min(lo+block, len(x))]
-		var a0, a1, a2, a3 float32
-		i := 0
-		for ; i+4 <= len(b); i += 4 {
-			a0 += b[i] * 0
-			a1 += b[i+1] * 0
-			a2 += b[i+2] * 0
-			a3 += b[i+3] * 0
-		}
-		for ; i < len(b); i++ {
-			a0 += b[i] * 0
-		}
-		if a0+a1+a2+a3 != 0 {
-			for j, v := range b {
-				if v-v != 0 {
-					return lo + j
-				}
-			}
+	// A NaN or an infinity makes any float sum non-finite, so a finite sum
+	// (one vectorised pass) proves every entry finite; only a non-finite sum,
+	// which may also be an overflow of huge finite entries, needs the scan.
+	if s := kernels.Sum(x); s-s == 0 {
+		return -1
+	}
+	for i, v := range x {
+		if v-v != 0 {
+			return i
 		}
 	}
 	return -1

@@ -109,8 +109,15 @@ type ProjectorConfig struct {
 //	both   Pᵀ·G·Qᵀ          r x r     P·N·Q
 //
 // The side is fixed at construction from the type and the shape, never
-// re-derived from the shape of R. Project and ProjectBack do not allocate;
-// a refresh borrows an SVD workspace from a pool shared by all projectors.
+// re-derived from the shape of R. The factors come from SVD (or
+// RandomizedSVD) and follow the sign convention of Factors, each factor on
+// its own, ProjFull included; so G and −G give the same factors, and a
+// refresh does not flip coordinates arbitrarily relative to the moments an
+// optimizer carries across it (spec golden G4c depends on this).
+//
+// Project, ProjectBack and ProjectBackAdd do not allocate. A refresh borrows
+// its SVD workspace from a pool shared by all projectors (gonum's parallel
+// matrix multiply inside the eigensolver still allocates a few small objects).
 // A Projector must not be used by several goroutines at once; different
 // projectors may run concurrently.
 type Projector struct {

@@ -53,13 +53,14 @@ func (c RandomizedConfig) validate() error {
 //	the singular vectors of X are Q·W and V.
 //
 // lu(Y) is P·L of an LU factorization with partial pivoting: a well
-// conditioned basis of the range of Y, cheaper than a QR, which only the final
-// basis needs. The products with X run in float32 on kernels.Sgemm, the
-// factorizations and the small SVD in float64. The cost is O(mn·ℓ·(2q+2)) instead of the
-// O(mn·min(m,n)) of SVD. When ℓ >= min(m, n) the range finder would sample the
-// whole space, so the exact SVD is computed instead. Results follow the
-// conventions documented at Factors; their accuracy depends on the decay of
-// the spectrum beyond the rank.
+// conditioned basis of the range of Y and 2-3x cheaper than a Householder QR,
+// which only the final, orthonormal basis needs (the scheme of Facebook's
+// fbpca). The products with X run in float32 on kernels.Sgemm, the
+// factorizations and the small SVD in float64. The cost is O(mn·ℓ·(2q+2))
+// instead of the O(mn·min(m,n) + min(m,n)³) of SVD. When ℓ >= min(m, n) the
+// range finder would sample the whole space, so the exact SVD is computed
+// instead. Results follow the conventions documented at Factors; their
+// accuracy depends on the decay of the spectrum beyond the rank.
 //
 // A RandomizedSVD keeps its workspace between calls and must not be used by
 // several goroutines at once.
@@ -211,9 +212,8 @@ func (w *rsvdWork) factorize(op string, cfg RandomizedConfig, a Matrix, r int, s
 	w.q64 = grow64(w.q64, bigDim*l)
 	w.z64 = grow64(w.z64, smallDim*l)
 
-	// Intermediate bases only need well-conditioned columns: P·L of an LU
-	// factorization gives them at a quarter of the cost of a QR (as in
-	// Facebook's fbpca). The last basis is orthonormal (Householder QR).
+	// Intermediate bases only need well-conditioned columns (LU); the last
+	// one is orthonormal (Householder QR).
 	xmul(a, tall, l, w.omega, w.y)
 	for range cfg.PowerIters {
 		w.lu(w.y, bigDim, l, w.q64)

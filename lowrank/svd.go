@@ -77,8 +77,8 @@ func (f Factors) Rank() int { return len(f.S) }
 // float32 entries, then LAPACK's symmetric eigensolver); the vectors of the
 // other side are A·v/σ, re-orthonormalised. Relative to the float32 input this
 // is as accurate as a float32 SVD, and the Gram route needs only
-// O(min(m,n)²) float64 workspace. Costs O(mn·min(m,n)); see RandomizedSVD for
-// large matrices.
+// O(min(m,n)² + r·max(m,n)) float64 workspace, never a float64 copy of A.
+// Costs O(mn·min(m,n) + min(m,n)³); see RandomizedSVD for large matrices.
 //
 // The zero value is ready to use. Its workspace grows to the largest matrix
 // seen and is reused, so repeated calls on one shape do not allocate. An SVD
@@ -147,7 +147,7 @@ func grow32(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// gram sets w.gram to AᵀA (tall: m >= n) or AAᵀ (upper triangle), accumulating
+// gramOf sets w.gram to AᵀA (tall: m >= n) or AAᵀ (upper triangle), accumulating
 // float64 panels of at most panelWidth rows (tall) or columns of a.
 func (w *svdWork) gramOf(a Matrix, tall bool) blas64.Symmetric {
 	m, n := a.Rows, a.Cols
@@ -262,7 +262,7 @@ func (w *svdWork) exact(op string, a Matrix, r int, side Side, signs signMode) (
 	fixSigns(w.direct, d, 0, kept)
 	if side&otherSide != 0 {
 		w.other = grow64(w.other, k*big)
-		w.derive(a, tall, k, kept)
+		w.derive(a, tall, kept)
 		ok := orthonormalize(w.other, big, 0, kept)
 		complete(w.other, big, ok, k)
 		from := ok
@@ -284,7 +284,7 @@ func (w *svdWork) exact(op string, a Matrix, r int, side Side, signs signMode) (
 
 // derive sets rows [0, kept) of w.other to A·v_i/σ_i (tall, v_i = direct row
 // i) or Aᵀ·u_i/σ_i (wide), multiplying float64 panels of a.
-func (w *svdWork) derive(a Matrix, tall bool, k, kept int) {
+func (w *svdWork) derive(a Matrix, tall bool, kept int) {
 	m, n := a.Rows, a.Cols
 	if kept == 0 {
 		return

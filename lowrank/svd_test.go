@@ -3,6 +3,7 @@ package lowrank
 import (
 	"errors"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -366,4 +367,29 @@ func TestFirstNonFinite(t *testing.T) {
 		assert.Equal(t, -1, firstNonFinite(x))
 		x[i] = 0
 	}
+	// Huge finite entries whose sum overflows are still finite.
+	x[5], x[6], x[7] = math.MaxFloat32, math.MaxFloat32, -math.MaxFloat32
+	assert.Equal(t, -1, firstNonFinite(x))
+}
+
+// gonum's parallel matrix multiply (used inside the eigensolver) and the
+// kernels split work by fixed blocks, so results do not depend on GOMAXPROCS.
+func TestSVDDeterministicAcrossProcs(t *testing.T) {
+	a := randn(newRNG(12), 300, 200)
+	run := func(procs int) (Matrix, Matrix) {
+		old := runtime.GOMAXPROCS(procs)
+		defer runtime.GOMAXPROCS(old)
+		var d SVD
+		f, err := d.Factorize(a, 20, SideBoth)
+		require.NoError(t, err)
+		r, err := NewRandomizedSVD(DefaultRandomizedConfig())
+		require.NoError(t, err)
+		fr, err := r.Factorize(a, 20, SideBoth, 1)
+		require.NoError(t, err)
+		return clone(f.U), clone(fr.U)
+	}
+	u1, r1 := run(1)
+	u4, r4 := run(4)
+	assert.Equal(t, u1.Data, u4.Data)
+	assert.Equal(t, r1.Data, r4.Data)
 }
