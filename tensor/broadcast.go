@@ -66,18 +66,10 @@ func (op BinaryOp) kernel() func(dst, a, b []float32) {
 	}
 }
 
-func (op BinaryOp) apply(x, y float32) float32 {
-	switch op {
-	case OpAdd:
-		return x + y
-	case OpSub:
-		return x - y
-	case OpMul:
-		return x * y
-	default:
-		return x / y
-	}
-}
+// minKernelRow is the shortest repeated operand for which BinaryInto calls
+// a kernel per repetition; shorter ones (a scalar, a bias of a few
+// elements) cost more in calls than the general loop does.
+const minKernelRow = 16
 
 // BinaryInto sets dst = a op b, broadcasting a and b to dst's shape, which
 // must be their broadcast shape. dst must be contiguous and may alias an
@@ -103,14 +95,14 @@ func BinaryInto(op BinaryOp, dst, a, b *Tensor) {
 	case ac && bc && a.Size() == len(d) && b.Size() == len(d):
 		k(d, a.Data(), b.Data())
 		return
-	case ac && bc && a.Size() == len(d) && isSuffix(b.shape, a.shape) && b.Size() > 0:
+	case ac && bc && a.Size() == len(d) && b.Size() >= minKernelRow && isSuffix(b.shape, a.shape):
 		// a [.., C] op b [C]: the bias pattern.
 		ad, bd, n := a.Data(), b.Data(), b.Size()
 		for i := 0; i < len(d); i += n {
 			k(d[i:i+n], ad[i:i+n], bd)
 		}
 		return
-	case ac && bc && b.Size() == len(d) && isSuffix(a.shape, b.shape) && a.Size() > 0:
+	case ac && bc && b.Size() == len(d) && a.Size() >= minKernelRow && isSuffix(a.shape, b.shape):
 		ad, bd, n := a.Data(), b.Data(), a.Size()
 		for i := 0; i < len(d); i += n {
 			k(d[i:i+n], ad, bd[i:i+n])
@@ -120,11 +112,32 @@ func BinaryInto(op BinaryOp, dst, a, b *Tensor) {
 	ae, be := a.Expand(want...), b.Expand(want...)
 	pos := 0
 	walk2(ae, be, func(ia, sa, ib, sb, n int) {
-		for j := 0; j < n; j++ {
-			d[pos+j] = op.apply(ae.data[ia+j*sa], be.data[ib+j*sb])
-		}
+		applyRow(op, d[pos:pos+n], ae.data, ia, sa, be.data, ib, sb)
 		pos += n
 	})
+}
+
+// applyRow sets d[j] = x[ix+j*sx] op y[iy+j*sy]. The switch sits outside the
+// loops so that each loop body is a single arithmetic instruction.
+func applyRow(op BinaryOp, d, x []float32, ix, sx int, y []float32, iy, sy int) {
+	switch op {
+	case OpAdd:
+		for j := range d {
+			d[j] = x[ix+j*sx] + y[iy+j*sy]
+		}
+	case OpSub:
+		for j := range d {
+			d[j] = x[ix+j*sx] - y[iy+j*sy]
+		}
+	case OpMul:
+		for j := range d {
+			d[j] = x[ix+j*sx] * y[iy+j*sy]
+		}
+	default:
+		for j := range d {
+			d[j] = x[ix+j*sx] / y[iy+j*sy]
+		}
+	}
 }
 
 // isSuffix reports whether s equals the trailing dimensions of of (ignoring
