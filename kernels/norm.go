@@ -38,48 +38,28 @@ func LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32, ro
 	checkRows("LayerNormBackward", rows, cols, dx, dy, x)
 	checkRows("LayerNormBackward", rows, 1, mean, rstd)
 	checkOptionalRow("LayerNormBackward", cols, gamma, dgamma, dbeta)
+	k := activeNormBackward()
 	// Weight gradients first: dx may alias dy.
 	if dgamma != nil || dbeta != nil {
-		parallelFor(cols, colGrain, func(c0, c1 int) {
+		weightGradParallel(rows, cols, func(c0, c1 int) {
 			for r := 0; r < rows; r++ {
-				row := r * cols
-				m, s := mean[r], rstd[r]
-				for j := c0; j < c1; j++ {
-					g := dy[row+j]
-					if dgamma != nil {
-						dgamma[j] += g * (x[row+j] - m) * s
-					}
-					if dbeta != nil {
-						dbeta[j] += g
-					}
+				dyr := dy[r*cols+c0 : r*cols+c1]
+				if dgamma != nil {
+					k.accDev(dgamma[c0:c1], dyr, x[r*cols+c0:r*cols+c1], mean[r], rstd[r])
+				}
+				if dbeta != nil {
+					k.add(dbeta[c0:c1], dbeta[c0:c1], dyr)
 				}
 			}
 		})
 	}
+	if gamma != nil {
+		gamma = gamma[:cols]
+	}
+	f := k.layerNormRow
 	rowsParallel(rows, cols, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
-			xr, dyr, dxr := x[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
-			m, s := mean[r], rstd[r]
-			var sumG, sumGX float32
-			for j := range xr {
-				g := dyr[j]
-				if gamma != nil {
-					g *= gamma[j]
-				}
-				sumG += g
-				sumGX += g * (xr[j] - m) * s
-			}
-			n := float32(cols)
-			sumG /= n
-			sumGX /= n
-			for j := range xr {
-				g := dyr[j]
-				if gamma != nil {
-					g *= gamma[j]
-				}
-				xhat := (xr[j] - m) * s
-				dxr[j] = s * (g - sumG - xhat*sumGX)
-			}
+			f(dx[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, mean[r], rstd[r])
 		}
 	})
 }
@@ -104,39 +84,118 @@ func RMSNormBackward(dx, dgamma, dy, x, rstd, gamma []float32, rows, cols int) {
 	checkRows("RMSNormBackward", rows, cols, dx, dy, x)
 	checkRows("RMSNormBackward", rows, 1, rstd)
 	checkOptionalRow("RMSNormBackward", cols, gamma, dgamma)
+	k := activeNormBackward()
 	if dgamma != nil {
-		parallelFor(cols, colGrain, func(c0, c1 int) {
+		weightGradParallel(rows, cols, func(c0, c1 int) {
 			for r := 0; r < rows; r++ {
-				row := r * cols
-				s := rstd[r]
-				for j := c0; j < c1; j++ {
-					dgamma[j] += dy[row+j] * x[row+j] * s
-				}
+				k.accDev(dgamma[c0:c1], dy[r*cols+c0:r*cols+c1], x[r*cols+c0:r*cols+c1], 0, rstd[r])
 			}
 		})
 	}
+	if gamma != nil {
+		gamma = gamma[:cols]
+	}
+	f := k.rmsNormRow
 	rowsParallel(rows, cols, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
-			xr, dyr, dxr := x[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
-			s := rstd[r]
-			var dot float32
-			for j := range xr {
-				g := dyr[j]
-				if gamma != nil {
-					g *= gamma[j]
-				}
-				dot += g * xr[j]
-			}
-			k := dot * s * s / float32(cols)
-			for j := range xr {
-				g := dyr[j]
-				if gamma != nil {
-					g *= gamma[j]
-				}
-				dxr[j] = s * (g - xr[j]*k)
-			}
+			f(dx[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, rstd[r])
 		}
 	})
+}
+
+// weightGradParallel splits the columns of a weight gradient over threads.
+// Each column is summed over the rows in row order whatever the split, so
+// the block size may depend on the shape: about eight blocks, at least
+// colGrain columns each.
+func weightGradParallel(rows, cols int, fn func(c0, c1 int)) {
+	grain := max(colGrain, (cols/8+7)&^7)
+	if rows*cols < 2*rowGrain {
+		fn(0, cols)
+		return
+	}
+	parallelFor(cols, grain, fn)
+}
+
+// normBackwardKernels are the per-path kernels of the norm gradients. They
+// are looked up by path name so that a path can supply them without adding
+// to impl.
+type normBackwardKernels struct {
+	// layerNormRow sets dx = rstd * (g - mean(g) - xhat*mean(g*xhat)) for
+	// one row, with g = dy*gamma and xhat = (x-mean)*rstd.
+	layerNormRow func(dx, dy, x, gamma []float32, mean, rstd float32)
+	// rmsNormRow sets dx = rstd * (g - x*rstd²*mean(g*x)) for one row.
+	rmsNormRow func(dx, dy, x, gamma []float32, rstd float32)
+	// accDev sets acc += dy * ((x-m)*s).
+	accDev func(acc, dy, x []float32, m, s float32)
+	add    func(dst, a, b []float32)
+}
+
+var (
+	genericNormBackward = normBackwardKernels{
+		layerNormRow: layerNormBackwardRowGeneric,
+		rmsNormRow:   rmsNormBackwardRowGeneric,
+		accDev:       accDevGeneric,
+		add:          addGeneric,
+	}
+	normBackwardByPath = map[string]*normBackwardKernels{"generic": &genericNormBackward}
+)
+
+func activeNormBackward() *normBackwardKernels {
+	if k := normBackwardByPath[active.name]; k != nil {
+		return k
+	}
+	return &genericNormBackward
+}
+
+func layerNormBackwardRowGeneric(dx, dy, x, gamma []float32, m, s float32) {
+	dy, x = dy[:len(dx)], x[:len(dx)]
+	var sumG, sumGX float32
+	for j := range x {
+		g := dy[j]
+		if gamma != nil {
+			g *= gamma[j]
+		}
+		sumG += g
+		sumGX += g * (x[j] - m)
+	}
+	n := float32(len(dx))
+	sumG /= n
+	sumGX = sumGX * s / n
+	for j := range x {
+		g := dy[j]
+		if gamma != nil {
+			g *= gamma[j]
+		}
+		xhat := (x[j] - m) * s
+		dx[j] = s * (g - sumG - xhat*sumGX)
+	}
+}
+
+func rmsNormBackwardRowGeneric(dx, dy, x, gamma []float32, s float32) {
+	dy, x = dy[:len(dx)], x[:len(dx)]
+	var dot float32
+	for j := range x {
+		g := dy[j]
+		if gamma != nil {
+			g *= gamma[j]
+		}
+		dot += g * x[j]
+	}
+	k := dot * s * s / float32(len(dx))
+	for j := range x {
+		g := dy[j]
+		if gamma != nil {
+			g *= gamma[j]
+		}
+		dx[j] = s * (g - x[j]*k)
+	}
+}
+
+func accDevGeneric(acc, dy, x []float32, m, s float32) {
+	dy, x = dy[:len(acc)], x[:len(acc)]
+	for j := range acc {
+		acc[j] += dy[j] * ((x[j] - m) * s)
+	}
 }
 
 func layerNormRowGeneric(dst, x, gamma, beta []float32, eps float32) (float32, float32) {
