@@ -194,7 +194,7 @@ func SumTo(dst, src *Tensor) {
 			kernels.Add(d, d, s)
 			return
 		}
-		if isSuffix(dst.shape, src.shape) {
+		if len(d) >= minKernelRow && isSuffix(dst.shape, src.shape) {
 			for i := 0; i < len(s); i += len(d) {
 				kernels.Add(d, d, s[i:i+len(d)])
 			}
@@ -203,8 +203,20 @@ func SumTo(dst, src *Tensor) {
 	}
 	de := dst.Expand(src.shape...)
 	walk2(de, src, func(ia, sa, ib, sb, n int) {
-		for j := 0; j < n; j++ {
-			de.data[ia+j*sa] += src.data[ib+j*sb]
+		switch {
+		case sa == 0 && sb == 1:
+			// A row reduced to one element: sum it, then add once.
+			de.data[ia] += kernels.Sum(src.data[ib : ib+n])
+		case sa == 0:
+			var sum float32
+			for j := 0; j < n; j++ {
+				sum += src.data[ib+j*sb]
+			}
+			de.data[ia] += sum
+		default:
+			for j := 0; j < n; j++ {
+				de.data[ia+j*sa] += src.data[ib+j*sb]
+			}
 		}
 	})
 }
