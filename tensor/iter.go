@@ -21,7 +21,7 @@ func walk2(a, b *Tensor, fn func(ia, sa, ib, sb, n int)) {
 	n := a.shape[nd-1]
 	sa, sb := a.strides[nd-1], b.strides[nd-1]
 	var idxBuf [8]int
-	idx := idxBuf[:0]
+	var idx []int
 	if nd-1 > len(idxBuf) {
 		idx = make([]int, nd-1)
 	} else {
@@ -64,7 +64,7 @@ func walk3(a, b, c *Tensor, fn func(ia, sa, ib, sb, ic, sc, n int)) {
 	n := a.shape[nd-1]
 	sa, sb, sc := a.strides[nd-1], b.strides[nd-1], c.strides[nd-1]
 	var idxBuf [8]int
-	idx := idxBuf[:0]
+	var idx []int
 	if nd-1 > len(idxBuf) {
 		idx = make([]int, nd-1)
 	} else {
