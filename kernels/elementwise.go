@@ -51,14 +51,22 @@ func Div(dst, a, b []float32) { check3("Div", dst, a, b); binary(active.div, dst
 func Scale(dst, a []float32, s float32) {
 	check2("Scale", dst, a)
 	f := active.scale
-	unary(func(d, x []float32) { f(d, x, s) }, dst, a)
+	if len(dst) < 2*elemGrain {
+		f(dst, a, s) // no closure: small calls do not allocate
+		return
+	}
+	parallelFor(len(dst), elemGrain, func(lo, hi int) { f(dst[lo:hi], a[lo:hi], s) })
 }
 
 // Axpy sets dst[i] += alpha * x[i].
 func Axpy(dst []float32, alpha float32, x []float32) {
 	check2("Axpy", dst, x)
 	f := active.axpy
-	unary(func(d, s []float32) { f(d, alpha, s) }, dst, x)
+	if len(dst) < 2*elemGrain {
+		f(dst, alpha, x)
+		return
+	}
+	parallelFor(len(dst), elemGrain, func(lo, hi int) { f(dst[lo:hi], alpha, x[lo:hi]) })
 }
 
 // Exp sets dst[i] = exp(a[i]).

@@ -560,3 +560,42 @@ func TestElementwiseLengthMismatchPanics(t *testing.T) {
 		})
 	}
 }
+
+func TestSmallCallsDoNotAllocate(t *testing.T) {
+	// Calls that stay on one thread must not allocate: a training step makes
+	// many of them.
+	const rows, cols = 4, 33
+	n := rows * cols
+	r := newTestRand(30)
+	a, b, d := normalSlice(r, n, 0, 1), uniformSlice(r, n, 0.5, 2), make([]float32, n)
+	gamma, beta, dg, db := normalSlice(r, cols, 1, 0.1), normalSlice(r, cols, 0, 0.1), make([]float32, cols), make([]float32, cols)
+	mean, rstd := make([]float32, rows), make([]float32, rows)
+	p, g, m, v := adamWState(31, n)
+	onEveryPath(t, func(t *testing.T) {
+		allocs := testing.AllocsPerRun(5, func() {
+			Add(d, a, b)
+			Sub(d, a, b)
+			Mul(d, a, b)
+			Div(d, a, b)
+			Scale(d, a, 2)
+			Axpy(d, 2, a)
+			_, _, _ = Sum(a), Dot(a, b), Max(a)
+			Exp(d, a)
+			Tanh(d, a)
+			Sigmoid(d, a)
+			Gelu(d, a)
+			GeluBackward(d, a, b)
+			SoftmaxRows(d, a, rows, cols)
+			LogSoftmaxRows(d, a, rows, cols)
+			SoftmaxRowsBackward(d, a, b, rows, cols)
+			LogSoftmaxRowsBackward(d, a, b, rows, cols)
+			LayerNorm(d, mean, rstd, a, gamma, beta, rows, cols, 1e-5)
+			LayerNormBackward(d, dg, db, b, a, mean, rstd, gamma, rows, cols)
+			RMSNorm(d, rstd, a, gamma, rows, cols, 1e-5)
+			RMSNormBackward(d, dg, b, a, rstd, gamma, rows, cols)
+			AdamW(p, g, m, v, adamWSettings[0])
+			Lion(p, g, m, LionParams{LR: 1e-4, Beta1: 0.9, Beta2: 0.99, Decay: 1})
+		})
+		assert.Zero(t, allocs)
+	})
+}

@@ -24,11 +24,22 @@ func LayerNorm(dst, mean, rstd, x, gamma, beta []float32, rows, cols int, eps fl
 	checkRows("LayerNorm", rows, 1, mean, rstd)
 	checkOptionalRow("LayerNorm", cols, gamma, beta)
 	f := active.layerNormRow
+	// The closures are built only for parallel work: small calls do not
+	// allocate.
+	if rowsSerial(rows, cols) {
+		layerNormRows(f, dst, mean, rstd, x, gamma, beta, eps, cols, 0, rows)
+		return
+	}
 	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			mean[r], rstd[r] = f(dst[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, beta, eps)
-		}
+		layerNormRows(f, dst, mean, rstd, x, gamma, beta, eps, cols, r0, r1)
 	})
+}
+
+func layerNormRows(f func(dst, x, gamma, beta []float32, eps float32) (float32, float32),
+	dst, mean, rstd, x, gamma, beta []float32, eps float32, cols, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		mean[r], rstd[r] = f(dst[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, beta, eps)
+	}
 }
 
 // LayerNormBackward computes dx from dy for LayerNorm with saved mean and
@@ -39,29 +50,45 @@ func LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32, ro
 	checkRows("LayerNormBackward", rows, 1, mean, rstd)
 	checkOptionalRow("LayerNormBackward", cols, gamma, dgamma, dbeta)
 	k := activeNormBackward()
-	// Weight gradients first: dx may alias dy.
-	if dgamma != nil || dbeta != nil {
-		weightGradParallel(rows, cols, func(c0, c1 int) {
-			for r := 0; r < rows; r++ {
-				dyr := dy[r*cols+c0 : r*cols+c1]
-				if dgamma != nil {
-					k.accDev(dgamma[c0:c1], dyr, x[r*cols+c0:r*cols+c1], mean[r], rstd[r])
-				}
-				if dbeta != nil {
-					k.add(dbeta[c0:c1], dbeta[c0:c1], dyr)
-				}
-			}
-		})
-	}
 	if gamma != nil {
 		gamma = gamma[:cols]
 	}
-	f := k.layerNormRow
-	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			f(dx[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, mean[r], rstd[r])
+	weights := dgamma != nil || dbeta != nil
+	// Weight gradients first: dx may alias dy.
+	if rowsSerial(rows, cols) {
+		if weights {
+			layerNormWeightGrads(k, dgamma, dbeta, dy, x, mean, rstd, rows, cols, 0, cols)
 		}
+		layerNormInputGrads(k, dx, dy, x, gamma, mean, rstd, cols, 0, rows)
+		return
+	}
+	if weights {
+		parallelFor(cols, weightGrain(cols), func(c0, c1 int) {
+			layerNormWeightGrads(k, dgamma, dbeta, dy, x, mean, rstd, rows, cols, c0, c1)
+		})
+	}
+	rowsParallel(rows, cols, func(r0, r1 int) {
+		layerNormInputGrads(k, dx, dy, x, gamma, mean, rstd, cols, r0, r1)
 	})
+}
+
+// layerNormWeightGrads adds columns [c0, c1) of the gamma and beta gradients.
+func layerNormWeightGrads(k *normBackwardKernels, dgamma, dbeta, dy, x, mean, rstd []float32, rows, cols, c0, c1 int) {
+	for r := 0; r < rows; r++ {
+		dyr := dy[r*cols+c0 : r*cols+c1]
+		if dgamma != nil {
+			k.accDev(dgamma[c0:c1], dyr, x[r*cols+c0:r*cols+c1], mean[r], rstd[r])
+		}
+		if dbeta != nil {
+			k.add(dbeta[c0:c1], dbeta[c0:c1], dyr)
+		}
+	}
+}
+
+func layerNormInputGrads(k *normBackwardKernels, dx, dy, x, gamma, mean, rstd []float32, cols, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		k.layerNormRow(dx[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, mean[r], rstd[r])
+	}
 }
 
 // RMSNorm scales each row of x by 1/sqrt(mean(x^2)+eps) and by gamma (nil
@@ -71,11 +98,17 @@ func RMSNorm(dst, rstd, x, gamma []float32, rows, cols int, eps float32) {
 	checkRows("RMSNorm", rows, 1, rstd)
 	checkOptionalRow("RMSNorm", cols, gamma)
 	f := active.rmsNormRow
-	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			rstd[r] = f(dst[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, eps)
-		}
-	})
+	if rowsSerial(rows, cols) {
+		rmsNormRows(f, dst, rstd, x, gamma, eps, cols, 0, rows)
+		return
+	}
+	rowsParallel(rows, cols, func(r0, r1 int) { rmsNormRows(f, dst, rstd, x, gamma, eps, cols, r0, r1) })
+}
+
+func rmsNormRows(f func(dst, x, gamma []float32, eps float32) float32, dst, rstd, x, gamma []float32, eps float32, cols, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		rstd[r] = f(dst[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, eps)
+	}
 }
 
 // RMSNormBackward computes dx from dy for RMSNorm with saved rstd and adds
@@ -85,36 +118,41 @@ func RMSNormBackward(dx, dgamma, dy, x, rstd, gamma []float32, rows, cols int) {
 	checkRows("RMSNormBackward", rows, 1, rstd)
 	checkOptionalRow("RMSNormBackward", cols, gamma, dgamma)
 	k := activeNormBackward()
-	if dgamma != nil {
-		weightGradParallel(rows, cols, func(c0, c1 int) {
-			for r := 0; r < rows; r++ {
-				k.accDev(dgamma[c0:c1], dy[r*cols+c0:r*cols+c1], x[r*cols+c0:r*cols+c1], 0, rstd[r])
-			}
-		})
-	}
 	if gamma != nil {
 		gamma = gamma[:cols]
 	}
-	f := k.rmsNormRow
-	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			f(dx[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, rstd[r])
+	if rowsSerial(rows, cols) {
+		if dgamma != nil {
+			rmsNormWeightGrads(k, dgamma, dy, x, rstd, rows, cols, 0, cols)
 		}
-	})
-}
-
-// weightGradParallel splits the columns of a weight gradient over threads.
-// Each column is summed over the rows in row order whatever the split, so
-// the block size may depend on the shape: about eight blocks, at least
-// colGrain columns each.
-func weightGradParallel(rows, cols int, fn func(c0, c1 int)) {
-	grain := max(colGrain, (cols/8+7)&^7)
-	if rows*cols < 2*rowGrain {
-		fn(0, cols)
+		rmsNormInputGrads(k, dx, dy, x, gamma, rstd, cols, 0, rows)
 		return
 	}
-	parallelFor(cols, grain, fn)
+	if dgamma != nil {
+		parallelFor(cols, weightGrain(cols), func(c0, c1 int) {
+			rmsNormWeightGrads(k, dgamma, dy, x, rstd, rows, cols, c0, c1)
+		})
+	}
+	rowsParallel(rows, cols, func(r0, r1 int) { rmsNormInputGrads(k, dx, dy, x, gamma, rstd, cols, r0, r1) })
 }
+
+func rmsNormWeightGrads(k *normBackwardKernels, dgamma, dy, x, rstd []float32, rows, cols, c0, c1 int) {
+	for r := 0; r < rows; r++ {
+		k.accDev(dgamma[c0:c1], dy[r*cols+c0:r*cols+c1], x[r*cols+c0:r*cols+c1], 0, rstd[r])
+	}
+}
+
+func rmsNormInputGrads(k *normBackwardKernels, dx, dy, x, gamma, rstd []float32, cols, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		k.rmsNormRow(dx[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, rstd[r])
+	}
+}
+
+// weightGrain is the column block of a weight gradient split over threads.
+// Each column is summed over the rows in row order whatever the split, so
+// the block may depend on the shape: about eight blocks, at least colGrain
+// columns each.
+func weightGrain(cols int) int { return max(colGrain, (cols/8+7)&^7) }
 
 // normBackwardKernels are the per-path kernels of the norm gradients. They
 // are looked up by path name so that a path can supply them without adding

@@ -18,9 +18,30 @@ func checkRows(op string, rows, cols int, s ...[]float32) {
 	}
 }
 
+// rowsSerial reports whether a row kernel over rows x cols runs on the
+// calling goroutine: then it is called without building a closure, so that
+// small calls do not allocate.
+func rowsSerial(rows, cols int) bool {
+	return rows*cols < 2*rowGrain || Threads() <= 1
+}
+
 func rowsParallel(rows, cols int, fn func(r0, r1 int)) {
 	grain := max(1, rowGrain/max(cols, 1))
 	parallelFor(rows, grain, fn)
+}
+
+// rows2 applies f to rows [r0, r1) of dst and src.
+func rows2(f func(dst, src []float32), dst, src []float32, cols, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		f(dst[r*cols:(r+1)*cols], src[r*cols:(r+1)*cols])
+	}
+}
+
+// rows3 applies f to rows [r0, r1) of dx, y and dy.
+func rows3(f func(dx, y, dy []float32), dx, y, dy []float32, cols, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		f(dx[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols])
+	}
 }
 
 // SoftmaxRows sets each row of dst (rows x cols, contiguous) to the softmax
@@ -28,48 +49,44 @@ func rowsParallel(rows, cols int, fn func(r0, r1 int)) {
 // row with no finite entry gives NaN, as in PyTorch.
 func SoftmaxRows(dst, src []float32, rows, cols int) {
 	checkRows("SoftmaxRows", rows, cols, dst, src)
-	f := active.softmaxRow
-	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			f(dst[r*cols:(r+1)*cols], src[r*cols:(r+1)*cols])
-		}
-	})
+	apply2(active.softmaxRow, dst, src, rows, cols)
 }
 
 // LogSoftmaxRows sets each row of dst to the log-softmax of the row of src.
 // dst may alias src.
 func LogSoftmaxRows(dst, src []float32, rows, cols int) {
 	checkRows("LogSoftmaxRows", rows, cols, dst, src)
-	f := active.logSoftmaxRow
-	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			f(dst[r*cols:(r+1)*cols], src[r*cols:(r+1)*cols])
-		}
-	})
+	apply2(active.logSoftmaxRow, dst, src, rows, cols)
 }
 
 // SoftmaxRowsBackward sets dx = y * (dy - sum(dy*y)) row by row, the
 // gradient of a softmax with output y. dx may alias dy.
 func SoftmaxRowsBackward(dx, y, dy []float32, rows, cols int) {
 	checkRows("SoftmaxRowsBackward", rows, cols, dx, y, dy)
-	f := active.softmaxRowBackward
-	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			f(dx[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols])
-		}
-	})
+	apply3(active.softmaxRowBackward, dx, y, dy, rows, cols)
 }
 
 // LogSoftmaxRowsBackward sets dx = dy - exp(y) * sum(dy) row by row, the
 // gradient of a log-softmax with output y. dx may alias dy.
 func LogSoftmaxRowsBackward(dx, y, dy []float32, rows, cols int) {
 	checkRows("LogSoftmaxRowsBackward", rows, cols, dx, y, dy)
-	f := active.logSoftmaxRowBackward
-	rowsParallel(rows, cols, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			f(dx[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols])
-		}
-	})
+	apply3(active.logSoftmaxRowBackward, dx, y, dy, rows, cols)
+}
+
+func apply2(f func(dst, src []float32), dst, src []float32, rows, cols int) {
+	if rowsSerial(rows, cols) {
+		rows2(f, dst, src, cols, 0, rows)
+		return
+	}
+	rowsParallel(rows, cols, func(r0, r1 int) { rows2(f, dst, src, cols, r0, r1) })
+}
+
+func apply3(f func(dx, y, dy []float32), dx, y, dy []float32, rows, cols int) {
+	if rowsSerial(rows, cols) {
+		rows3(f, dx, y, dy, cols, 0, rows)
+		return
+	}
+	rowsParallel(rows, cols, func(r0, r1 int) { rows3(f, dx, y, dy, cols, r0, r1) })
 }
 
 func softmaxRowGeneric(dst, src []float32) {
