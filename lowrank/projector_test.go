@@ -3,6 +3,7 @@ package lowrank
 import (
 	"errors"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -464,4 +465,48 @@ func TestProjectorRandomized(t *testing.T) {
 	rr, re := project(t, pr, g), project(t, pe, g)
 	assert.Less(t, maxAbsDiff(pr.Q().Data, pe.Q().Data), 1e-5)
 	assert.Less(t, maxAbsDiff(rr.Data, re.Data), 1e-5)
+}
+
+// Different projectors may refresh concurrently (the SVD workspaces are
+// pooled); the results equal those of a sequential run.
+func TestProjectorConcurrent(t *testing.T) {
+	rng := newRNG(42)
+	shapes := [][2]int{{30, 12}, {12, 30}, {20, 20}, {40, 9}}
+	grads := make([][]Matrix, len(shapes))
+	for i, sh := range shapes {
+		for range 4 {
+			grads[i] = append(grads[i], randn(rng, sh[0], sh[1]))
+		}
+	}
+	run := func(i int) [][]float32 {
+		rc := RandomizedConfig{Oversample: 2, PowerIters: 1, Seed: uint64(i)}
+		cfg := ProjectorConfig{Rank: 3, UpdateGap: 1, Type: ProjFull}
+		if i%2 == 1 {
+			cfg.Randomized = &rc
+		}
+		p, err := NewProjector(shapes[i][0], shapes[i][1], cfg)
+		if err != nil {
+			panic(err)
+		}
+		var out [][]float32
+		for _, g := range grads[i] {
+			r := NewMatrix(p.LowRankShape())
+			if err := p.Project(r, g); err != nil {
+				panic(err)
+			}
+			out = append(out, r.Data)
+		}
+		return out
+	}
+	want := make([][][]float32, len(shapes))
+	for i := range shapes {
+		want[i] = run(i)
+	}
+	got := make([][][]float32, len(shapes))
+	var wg sync.WaitGroup
+	for i := range shapes {
+		wg.Go(func() { got[i] = run(i) })
+	}
+	wg.Wait()
+	assert.Equal(t, want, got)
 }
