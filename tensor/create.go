@@ -51,6 +51,7 @@ func Arange(start, end, step float32) *Tensor {
 
 // Rand returns a tensor of values drawn uniformly from [0, 1) by rng.
 func Rand(rng *rand.Rand, shape ...int) *Tensor {
+	checkRNG("tensor.Rand", rng, shape)
 	t := New(shape...)
 	for i := range t.data {
 		t.data[i] = rng.Float32()
@@ -60,6 +61,7 @@ func Rand(rng *rand.Rand, shape ...int) *Tensor {
 
 // Randn returns a tensor of standard normal values drawn by rng.
 func Randn(rng *rand.Rand, shape ...int) *Tensor {
+	checkRNG("tensor.Randn", rng, shape)
 	t := New(shape...)
 	for i := range t.data {
 		t.data[i] = float32(rng.NormFloat64())
@@ -69,9 +71,16 @@ func Randn(rng *rand.Rand, shape ...int) *Tensor {
 
 // Uniform returns a tensor of values drawn uniformly from [lo, hi) by rng.
 func Uniform(rng *rand.Rand, lo, hi float32, shape ...int) *Tensor {
+	checkRNG("tensor.Uniform", rng, shape)
 	t := New(shape...)
 	for i := range t.data {
 		t.data[i] = lo + (hi-lo)*rng.Float32()
 	}
 	return t
+}
+
+func checkRNG(op string, rng *rand.Rand, shape []int) {
+	if rng == nil {
+		panic(fmt.Sprintf("%s: nil *rand.Rand for shape %v; pass a seeded source", op, shape))
+	}
 }
