@@ -85,6 +85,8 @@ const (
 	// slice, so that two or more threads stay busy on products with few
 	// row blocks. It shapes only the split of work, never the arithmetic.
 	gemmMinUnits = 8
+	// gemmPackGroup is how many B slivers a thread packs at a time.
+	gemmPackGroup = 4
 	// gemmParallelFlops is the size of product below which Sgemm stays on the
 	// calling thread: starting threads costs more than it saves.
 	gemmParallelFlops = 1 << 21
@@ -127,7 +129,9 @@ type gemmJob struct {
 
 	bpanel []float32   // packed kc x nc panel of B, shared
 	wbuf   [][]float32 // per worker: packed A block and a padded edge sliver of B
-	worker atomic.Int32
+	worker atomic.Int32 // next worker buffer to hand out
+	next   atomic.Int32 // next work unit (or B sliver group) to hand out
+	units  int          // work units (or B sliver groups) in the current phase
 }
 
 var (
@@ -259,12 +263,20 @@ func (j *gemmJob) run(nt int, beta float32) {
 			if j.pc == 0 {
 				j.beta = beta
 			}
+			// Threads take units from a shared counter, so a thread that
+			// is held up by other work on the machine gets fewer of them.
+			// Which thread computes a unit does not change its result.
 			if j.packB {
-				slivers := (j.nc + nr - 1) / nr
-				parallelRange(nt, slivers, 4, (*gemmPackBPhase)(j))
+				j.units = (j.nc + gemmPackGroup*nr - 1) / (gemmPackGroup * nr)
+				j.next.Store(0)
+				w := min(nt, j.units)
+				parallelRange(w, w, 1, (*gemmPackBPhase)(j))
 			}
+			j.units = j.nIC * j.nJC
+			j.next.Store(0)
 			j.worker.Store(0)
-			parallelRange(nt, j.nIC*j.nJC, 1, (*gemmComputePhase)(j))
+			w := min(nt, j.units)
+			parallelRange(w, w, 1, (*gemmComputePhase)(j))
 		}
 	}
 }
@@ -272,18 +284,25 @@ func (j *gemmJob) run(nt int, beta float32) {
 // gemmPackBPhase packs slivers [lo, hi) of the current B panel.
 type gemmPackBPhase gemmJob
 
-func (ph *gemmPackBPhase) run(lo, hi int) {
+func (ph *gemmPackBPhase) run(_, _ int) {
 	j := (*gemmJob)(ph)
 	nr, kc := j.g.nr, j.kc
-	j0 := lo * nr
-	cols := min(hi*nr, j.nc) - j0
-	packB(j.g, j.bpanel[lo*nr*kc:hi*nr*kc], j.b[j.pc*j.rsB+(j.jc+j0)*j.csB:], j.rsB, j.csB, kc, cols)
+	for {
+		grp := int(j.next.Add(1) - 1)
+		if grp >= j.units {
+			return
+		}
+		lo := grp * gemmPackGroup
+		j0 := lo * nr
+		cols := min(j0+gemmPackGroup*nr, j.nc) - j0
+		packB(j.g, j.bpanel[lo*nr*kc:], j.b[j.pc*j.rsB+(j.jc+j0)*j.csB:], j.rsB, j.csB, kc, cols)
+	}
 }
 
 // gemmComputePhase computes work units [lo, hi) of the current slice.
 type gemmComputePhase gemmJob
 
-func (ph *gemmComputePhase) run(lo, hi int) {
+func (ph *gemmComputePhase) run(_, _ int) {
 	j := (*gemmJob)(ph)
 	g := j.g
 	mr, nr, kc := g.mr, g.nr, j.kc
@@ -295,7 +314,11 @@ func (ph *gemmComputePhase) run(lo, hi int) {
 		apack = buf[off : off+j.mcb*kc]
 	}
 	lastIC := -1
-	for u := lo; u < hi; u++ {
+	for {
+		u := int(j.next.Add(1) - 1)
+		if u >= j.units {
+			return
+		}
 		ic, jq := u/j.nJC, u%j.nJC
 		i0 := ic * j.mcb
 		mcb := min(j.mcb, j.m-i0)
