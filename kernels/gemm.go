@@ -127,8 +127,8 @@ type gemmJob struct {
 	mcb            int // rows per unit (a multiple of mr)
 	nIC, nJC, jch  int // units: nIC row blocks times nJC column chunks of jch columns
 
-	bpanel []float32   // packed kc x nc panel of B, shared
-	wbuf   [][]float32 // per worker: packed A block and a padded edge sliver of B
+	bpanel []float32    // packed kc x nc panel of B, shared
+	wbuf   [][]float32  // per worker: packed A block and a padded edge sliver of B
 	worker atomic.Int32 // next worker buffer to hand out
 	next   atomic.Int32 // next work unit (or B sliver group) to hand out
 	units  int          // work units (or B sliver groups) in the current phase
