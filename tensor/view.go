@@ -24,6 +24,9 @@ func InferShape(op string, shape []int, n int) []int {
 			free = i
 		case d < 0:
 			panic(fmt.Sprintf("%s: invalid shape %v (one -1 allowed, no other negatives)", op, shape))
+		case d != 0 && known > (1<<62)/d:
+			// An overflowing product could pass for the element count.
+			panic(fmt.Sprintf("%s: shape %v is too large", op, shape))
 		default:
 			known *= d
 		}
@@ -104,11 +107,12 @@ func (t *Tensor) Expand(shape ...int) *Tensor {
 		panic(fmt.Sprintf("tensor.Expand: cannot expand shape %v to fewer dimensions %v", t.shape, shape))
 	}
 	lead := len(shape) - t.Dim()
+	if slices.ContainsFunc(shape, func(d int) bool { return d < 0 }) {
+		panic(fmt.Sprintf("tensor.Expand: negative dimension in %v (expanding shape %v)", shape, t.shape))
+	}
+	checkShape("tensor.Expand", shape) // a size that overflows int
 	st := make([]int, len(shape))
 	for i := range shape {
-		if shape[i] < 0 {
-			panic(fmt.Sprintf("tensor.Expand: negative dimension in %v (expanding shape %v)", shape, t.shape))
-		}
 		if i < lead {
 			continue
 		}
