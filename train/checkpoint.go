@@ -13,11 +13,11 @@ import (
 )
 
 // Stateful is anything whose state belongs in a checkpoint beside the
-// weights (an optimizer, a schedule controller): named float32 tensors and
-// an opaque blob for everything else.
+// weights (an optimizer, a schedule controller): named tensors and an opaque
+// blob for everything else.
 type Stateful interface {
-	SaveState() (tensors map[string]*tensor.Tensor, blob []byte, err error)
-	LoadState(tensors map[string]*tensor.Tensor, blob []byte) error
+	SaveState() (tensors map[string]safetensors.Tensor, blob []byte, err error)
+	LoadState(tensors map[string]safetensors.Tensor, blob []byte) error
 }
 
 // Checkpoint is what a run saves to resume exactly: weights, the state of
@@ -54,8 +54,7 @@ func (c *Checkpoint) Save(path string) error {
 			return fmt.Errorf("train: checkpoint %s: state of %s: %w", path, name, err)
 		}
 		for k, t := range ts {
-			t = t.Contiguous()
-			tensors[name+"."+k] = safetensors.F32(slices.Clone(t.Shape()), t.Data())
+			tensors[name+"."+k] = t
 		}
 		meta[partPrefix+name] = base64.StdEncoding.EncodeToString(blob)
 	}
@@ -147,7 +146,7 @@ func (c *CheckpointFile) LoadPart(name string, part Stateful) error {
 	if err != nil {
 		return fmt.Errorf("train: checkpoint %s: state of %s: %w", c.Path, name, err)
 	}
-	tensors := map[string]*tensor.Tensor{}
+	tensors := map[string]safetensors.Tensor{}
 	prefix := name + "."
 	for _, n := range c.f.Names() {
 		k, ok := strings.CutPrefix(n, prefix)
@@ -158,11 +157,7 @@ func (c *CheckpointFile) LoadPart(name string, part Stateful) error {
 		if err != nil {
 			return err
 		}
-		v, err := t.Float32s()
-		if err != nil {
-			return fmt.Errorf("train: checkpoint %s: %s: %w", c.Path, n, err)
-		}
-		tensors[k] = tensor.FromSlice(v, t.Shape...)
+		tensors[k] = t
 	}
 	if err := part.LoadState(tensors, blob); err != nil {
 		return fmt.Errorf("train: checkpoint %s: state of %s: %w", c.Path, name, err)

@@ -2,8 +2,10 @@ package train
 
 import (
 	"encoding"
+	"encoding/json"
 
-	"github.com/kiln-ml/kiln/tensor"
+	"github.com/kiln-ml/kiln/nn/safetensors"
+	"github.com/kiln-ml/kiln/optim"
 )
 
 // binaryState checkpoints anything that marshals itself to bytes (a PCG, a
@@ -15,11 +17,34 @@ type binaryState struct {
 	}
 }
 
-func (b binaryState) SaveState() (map[string]*tensor.Tensor, []byte, error) {
+func (b binaryState) SaveState() (map[string]safetensors.Tensor, []byte, error) {
 	blob, err := b.v.MarshalBinary()
 	return nil, blob, err
 }
 
-func (b binaryState) LoadState(_ map[string]*tensor.Tensor, blob []byte) error {
+func (b binaryState) LoadState(_ map[string]safetensors.Tensor, blob []byte) error {
 	return b.v.UnmarshalBinary(blob)
+}
+
+// optimState checkpoints an optim.Optimizer through its StateDict.
+type optimState struct{ o optim.Optimizer }
+
+type optimBlob struct {
+	Kind string            `json:"kind"`
+	LR   float64           `json:"lr"`
+	Meta map[string]string `json:"meta,omitempty"`
+}
+
+func (s optimState) SaveState() (map[string]safetensors.Tensor, []byte, error) {
+	sd := s.o.State()
+	blob, err := json.Marshal(optimBlob{sd.Kind, sd.LR, sd.Meta})
+	return sd.Tensors, blob, err
+}
+
+func (s optimState) LoadState(ts map[string]safetensors.Tensor, blob []byte) error {
+	var b optimBlob
+	if err := json.Unmarshal(blob, &b); err != nil {
+		return err
+	}
+	return s.o.LoadState(&optim.StateDict{Kind: b.Kind, LR: b.LR, Tensors: ts, Meta: b.Meta})
 }

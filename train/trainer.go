@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-ml/kiln/autograd"
 	"github.com/kiln-ml/kiln/kernels"
 	"github.com/kiln-ml/kiln/models/data"
+	"github.com/kiln-ml/kiln/optim"
 )
 
 // Model is what the loop trains: a language model over token windows.
@@ -145,8 +146,11 @@ func New(cfg Config, model Model, opt Optimizer, ds *data.Dataset) (*Trainer, er
 			return nil, fmt.Errorf("train: validation data: %w", err)
 		}
 	}
-	if s, ok := opt.(Stateful); ok {
-		t.parts["optim"] = s
+	switch o := opt.(type) {
+	case Stateful:
+		t.parts["optim"] = o
+	case optim.Optimizer:
+		t.parts["optim"] = optimState{o}
 	}
 	t.parts["sampler"] = binaryState{t.sampler}
 	t.parts["dropout"] = binaryState{t.dropout}

@@ -14,6 +14,8 @@ import (
 	"github.com/kiln-ml/kiln/kernels"
 	"github.com/kiln-ml/kiln/models/data"
 	"github.com/kiln-ml/kiln/models/gpt"
+	"github.com/kiln-ml/kiln/nn/safetensors"
+	"github.com/kiln-ml/kiln/optim"
 	"github.com/kiln-ml/kiln/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,14 +56,14 @@ func (o *momentumSGD) Step() error {
 	}
 	return nil
 }
-func (o *momentumSGD) SaveState() (map[string]*tensor.Tensor, []byte, error) {
-	m := map[string]*tensor.Tensor{}
+func (o *momentumSGD) SaveState() (map[string]safetensors.Tensor, []byte, error) {
+	m := map[string]safetensors.Tensor{}
 	for i, p := range o.params {
-		m[p.Name()] = o.vel[i]
+		m[p.Name()] = safetensors.F32(o.vel[i].Shape(), o.vel[i].Data())
 	}
 	return m, []byte("sgd"), nil
 }
-func (o *momentumSGD) LoadState(ts map[string]*tensor.Tensor, blob []byte) error {
+func (o *momentumSGD) LoadState(ts map[string]safetensors.Tensor, blob []byte) error {
 	if string(blob) != "sgd" {
 		return errors.New("not sgd state")
 	}
@@ -70,7 +72,11 @@ func (o *momentumSGD) LoadState(ts map[string]*tensor.Tensor, blob []byte) error
 		if !ok {
 			return errors.New("missing " + p.Name())
 		}
-		o.vel[i].CopyFrom(t)
+		v, err := t.Float32s()
+		if err != nil {
+			return err
+		}
+		copy(o.vel[i].Data(), v)
 	}
 	return nil
 }
@@ -117,11 +123,26 @@ func stripTiming(recs []Record) []Record {
 }
 
 func TestResumeIsBitwiseIdentical(t *testing.T) {
+	t.Run("sgd", func(t *testing.T) {
+		testResume(t, func(ps []*autograd.Var) Optimizer { return newSGD(ps) })
+	})
+	for _, name := range []string{"adamw", "lion"} {
+		t.Run(name, func(t *testing.T) {
+			testResume(t, func(ps []*autograd.Var) Optimizer {
+				o, err := optim.New(name, ps, 1e-3, 0.1)
+				require.NoError(t, err)
+				return o
+			})
+		})
+	}
+}
+
+func testResume(t *testing.T, newOpt func([]*autograd.Var) Optimizer) {
 	ds := tinyDataset(t)
 	straightDir, resumedDir := t.TempDir(), t.TempDir()
 
 	a := tinyModel(t, 1)
-	ta, err := New(runCfg(straightDir, 20), a, newSGD(a.Parameters()), ds)
+	ta, err := New(runCfg(straightDir, 20), a, newOpt(a.Parameters()), ds)
 	require.NoError(t, err)
 	_, err = ta.Run(context.Background())
 	require.NoError(t, err)
@@ -131,7 +152,7 @@ func TestResumeIsBitwiseIdentical(t *testing.T) {
 	b := tinyModel(t, 1)
 	cfg := runCfg(resumedDir, 20)
 	cfg.CheckpointEvery = 10
-	tb, err := New(cfg, b, newSGD(b.Parameters()), ds)
+	tb, err := New(cfg, b, newOpt(b.Parameters()), ds)
 	require.NoError(t, err)
 	stopAt := func(n int) func(context.Context, *Trainer, Record) error {
 		return func(_ context.Context, tr *Trainer, _ Record) error {
@@ -146,7 +167,7 @@ func TestResumeIsBitwiseIdentical(t *testing.T) {
 	require.ErrorIs(t, err, errStop)
 
 	c := tinyModel(t, 99) // different weights: all must come from the checkpoint
-	tc, err := New(cfg, c, newSGD(c.Parameters()), ds)
+	tc, err := New(cfg, c, newOpt(c.Parameters()), ds)
 	require.NoError(t, err)
 	require.NoError(t, tc.Resume(tc.CheckpointPath()))
 	assert.Equal(t, 10, tc.Step())
