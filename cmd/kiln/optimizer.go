@@ -1,0 +1,79 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"path/filepath"
+
+	"github.com/kiln-ml/kiln/autograd"
+	"github.com/kiln-ml/kiln/optim"
+	"github.com/kiln-ml/kiln/train"
+)
+
+var (
+	optimizerNames = optim.Names()
+	scheduleNames  = optim.ScheduleNames()
+)
+
+// optimizerFlags are the settings of optimizers beyond --lr and --weight-decay.
+type optimizerFlags struct {
+	skipNonFinite bool
+	refineFrom    string
+	floor         float64
+}
+
+func (o *optimizerFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.skipNonFinite, "skip-nonfinite", false, "skip steps whose gradients are not finite instead of stopping")
+	fs.StringVar(&o.refineFrom, "refine-from", "", "metrics.jsonl of a previous run whose gradient norms shape --schedule refined (default: the one in --out)")
+	fs.Float64Var(&o.floor, "lr-floor", 0, "final learning rate as a fraction of the peak (cosine, linear, wsd)")
+}
+
+// build makes the named optimizer over params.
+func (o *optimizerFlags) build(name string, params []*autograd.Var, lr, wd float64) (optim.Optimizer, error) {
+	opt, err := optim.New(name, params, lr, wd)
+	if err != nil {
+		return nil, fmt.Errorf("--optimizer %s: %w", name, err)
+	}
+	if o.skipNonFinite {
+		return optim.SkipNonFinite(opt), nil
+	}
+	return opt, nil
+}
+
+// buildSchedule makes the named schedule; refined reads the gradient norms
+// of an earlier run.
+func buildSchedule(name string, steps, warmup int, outDir string, o *optimizerFlags, optimizer string) (optim.Schedule, error) {
+	opts := optim.ScheduleOptions{Floor: o.floor}
+	if name == "refined" {
+		path := o.refineFrom
+		if path == "" {
+			path = filepath.Join(outDir, "metrics.jsonl")
+		}
+		recs, err := train.ReadMetrics(path)
+		if err != nil {
+			return nil, fmt.Errorf("--schedule refined needs the gradient norms of an earlier run (--refine-from metrics.jsonl): %w", err)
+		}
+		// Adam- and sign-type optimizers use l1 norms to the power 1, SGD l2 norms squared.
+		opts.NormPower = 1
+		if optimizer == "sgd" {
+			opts.NormPower = 2
+		}
+		opts.Smooth = true
+		for _, r := range recs {
+			if opts.NormPower == 1 {
+				opts.Norms = append(opts.Norms, r.GradNormL1)
+			} else {
+				opts.Norms = append(opts.Norms, r.GradNorm)
+			}
+		}
+		if len(opts.Norms) < steps {
+			return nil, fmt.Errorf("--schedule refined: %s has gradient norms for %d steps, this run has %d", path, len(opts.Norms), steps)
+		}
+		opts.Norms = opts.Norms[:steps]
+	}
+	s, err := optim.ParseSchedule(name, steps, warmup, opts)
+	if err != nil {
+		return nil, fmt.Errorf("--schedule %s: %w", name, err)
+	}
+	return s, nil
+}
