@@ -27,48 +27,45 @@ var gemmBenchShapes = []struct {
 	{"attnPV_256x64x256_NN", 256, 64, 256, false, false},
 }
 
-// BenchmarkSgemm reports GFLOP/s for every shape, path and 1 or 2 threads:
+// BenchmarkSgemm reports GFLOP/s for every shape, path (and GEMM variant
+// of a path: avx2_ymm, avx2_zmm) and 1 or 2 threads:
 //
-//	go test -run '^$' -bench 'Sgemm/avx2/1T' ./kernels/
+//	go test -run '^$' -bench 'Sgemm/avx2_zmm/1T' ./kernels/
 func BenchmarkSgemm(b *testing.B) {
-	prevPath, prevThreads := Path(), Threads()
-	defer func() {
-		_ = Use(prevPath)
-		SetThreads(prevThreads)
-	}()
+	prevThreads := Threads()
+	defer SetThreads(prevThreads)
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, path := range Available() {
+	forEachGemmVariant(func(path string, run func(func())) {
 		for _, nt := range []int{1, 2} {
 			for _, s := range gemmBenchShapes {
 				b.Run(fmt.Sprintf("%s/%dT/%s", path, nt, s.name), func(b *testing.B) {
-					if err := Use(path); err != nil {
-						b.Fatal(err)
-					}
-					SetThreads(nt)
-					x := make([]float32, s.m*s.k)
-					y := make([]float32, s.k*s.n)
-					c := make([]float32, s.m*s.n)
-					for i := range x {
-						x[i] = float32(r.NormFloat64())
-					}
-					for i := range y {
-						y[i] = float32(r.NormFloat64())
-					}
-					lda, ldb := s.k, s.n
-					if s.transA {
-						lda = s.m
-					}
-					if s.transB {
-						ldb = s.k
-					}
-					b.ReportAllocs()
-					b.ResetTimer()
-					for b.Loop() {
-						Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, x, lda, y, ldb, 0, c, s.n)
-					}
-					b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					run(func() {
+						SetThreads(nt)
+						x := make([]float32, s.m*s.k)
+						y := make([]float32, s.k*s.n)
+						c := make([]float32, s.m*s.n)
+						for i := range x {
+							x[i] = float32(r.NormFloat64())
+						}
+						for i := range y {
+							y[i] = float32(r.NormFloat64())
+						}
+						lda, ldb := s.k, s.n
+						if s.transA {
+							lda = s.m
+						}
+						if s.transB {
+							ldb = s.k
+						}
+						b.ReportAllocs()
+						b.ResetTimer()
+						for b.Loop() {
+							Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, x, lda, y, ldb, 0, c, s.n)
+						}
+						b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					})
 				})
 			}
 		}
-	}
+	})
 }

@@ -43,11 +43,95 @@ func gemmStrided6x16(k int, a *float32, rsA int, csA int, b *float32, ldb int, c
 // gemmPackA6N packs rows a[i*lda+p], i < 6, p < kc, into dst[p*6+i].
 func gemmPackA6N(kc int, a *float32, lda int, dst *float32)
 
-// gemmPackA6T packs a[p*lda+6s+i], i < 6, p < kc, s < ns, into dst[s*6*kc+p*6+i].
+// gemmPackA6T packs a[p*lda+6*s+i], i < 6, p < kc, s < ns, into dst[s*6*kc+p*6+i].
 func gemmPackA6T(kc int, ns int, a *float32, lda int, dst *float32)
 
-// gemmPackB16N packs b[p*ldb+16s+j], j < 16, p < kc, s < ns, into dst[s*16*kc+p*16+j].
+// gemmPackB16N packs b[p*ldb+16*s+j], j < 16, p < kc, s < ns, into dst[s*16*kc+p*16+j].
 func gemmPackB16N(kc int, ns int, b *float32, ldb int, dst *float32)
 
 // gemmPackB16T packs b[j*ldb+p], j < 16, p < kc, into dst[p*16+j].
 func gemmPackB16T(kc int, b *float32, ldb int, dst *float32)
+
+// gemmPackA6Nx12 packs rows a[i*lda+p], i < 6, p < kc, into dst[p*12+i].
+func gemmPackA6Nx12(kc int, a *float32, lda int, dst *float32)
+
+// gemmPackA12T packs a[p*lda+12*s+i], i < 12, p < kc, s < ns, into dst[s*12*kc+p*12+i].
+func gemmPackA12T(kc int, ns int, a *float32, lda int, dst *float32)
+
+// gemmPackB32N packs b[p*ldb+32*s+j], j < 32, p < kc, s < ns, into dst[s*32*kc+p*32+j].
+func gemmPackB32N(kc int, ns int, b *float32, ldb int, dst *float32)
+
+// gemmPackB16Tx32 packs b[j*ldb+p], j < 16, p < kc, into dst[p*32+j].
+func gemmPackB16Tx32(kc int, b *float32, ldb int, dst *float32)
+
+// gemmPackedZ1x32 computes a 1x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ1x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ2x32 computes a 2x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ2x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ3x32 computes a 3x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ3x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ4x32 computes a 4x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ4x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ5x32 computes a 5x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ5x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ6x32 computes a 6x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ6x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ7x32 computes a 7x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ7x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ8x32 computes a 8x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ8x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ9x32 computes a 9x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ9x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ10x32 computes a 10x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ10x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ11x32 computes a 11x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ11x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmPackedZ12x32 computes a 12x32 tile from packed slivers of A (12 rows) and B (32 columns).
+func gemmPackedZ12x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ1x32 computes a 1x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ1x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ2x32 computes a 2x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ2x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ3x32 computes a 3x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ3x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ4x32 computes a 4x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ4x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ5x32 computes a 5x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ5x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ6x32 computes a 6x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ6x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ7x32 computes a 7x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ7x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ8x32 computes a 8x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ8x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ9x32 computes a 9x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ9x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ10x32 computes a 10x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ10x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ11x32 computes a 11x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ11x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)
+
+// gemmStridedZ12x32 computes a 12x32 tile from A and B in place (A by row and column strides, B by rows).
+func gemmStridedZ12x32(k int, a *float32, rsA int, csA int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32, cols int)

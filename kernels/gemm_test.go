@@ -7,20 +7,50 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // gemmEachPath runs fn as a subtest on every kernel path this machine can
-// run, restoring the active path afterwards.
+// run, and on each GEMM variant of a path that has several, restoring the
+// active path afterwards.
 func gemmEachPath(t *testing.T, fn func(t *testing.T, g *gemmKernels)) {
 	t.Helper()
+	forEachGemmVariant(func(name string, run func(func())) {
+		t.Run(name, func(t *testing.T) { run(func() { fn(t, &active.gemm) }) })
+	})
+}
+
+// forEachGemmVariant calls visit for every path and GEMM variant; run
+// installs it for the duration of its argument.
+func forEachGemmVariant(visit func(name string, run func(func()))) {
 	prev := Path()
-	t.Cleanup(func() { require.NoError(t, Use(prev)) })
-	for _, name := range Available() {
-		t.Run(name, func(t *testing.T) {
-			require.NoError(t, Use(name))
-			fn(t, &active.gemm)
-		})
+	defer func() { _ = Use(prev) }()
+	for _, path := range Available() {
+		var variants []gemmVariant
+		for _, v := range gemmVariants {
+			if v.path == path {
+				variants = append(variants, v)
+			}
+		}
+		if len(variants) == 0 {
+			visit(path, func(f func()) {
+				if err := Use(path); err != nil {
+					panic(err)
+				}
+				f()
+			})
+			continue
+		}
+		for _, v := range variants {
+			visit(path+"_"+v.name, func(f func()) {
+				if err := Use(path); err != nil {
+					panic(err)
+				}
+				saved := active.gemm
+				active.gemm = *v.g
+				defer func() { active.gemm = saved }()
+				f()
+			})
+		}
 	}
 }
 

@@ -31,8 +31,8 @@ const (
 	prefetchA = 512
 
 	// Rows of k that the block packers copy per visit of a sliver.
-	packA6TChunk  = 4
-	packB16NChunk = 16
+	packATChunk = 4
+	packBNChunk = 16
 )
 
 // acc[i][h] holds columns 8h..8h+7 of row i of the tile.
@@ -68,10 +68,20 @@ func main() {
 	for r := 1; r <= mr; r++ {
 		stridedKernel(r)
 	}
-	packA6N()
-	packA6T([]int{packA6TChunk, 1})
-	packB16N([]int{packB16NChunk, 4, 1})
-	packB16T()
+	packA6N("gemmPackA6N", 6)
+	packAT("gemmPackA6T", 6, []int{packATChunk, 1})
+	packBN("gemmPackB16N", 16, []int{packBNChunk, 4, 1})
+	packB16T("gemmPackB16T", 16)
+	packA6N("gemmPackA6Nx12", 12)
+	packAT("gemmPackA12T", 12, []int{packATChunk, 1})
+	packBN("gemmPackB32N", 32, []int{packBNChunk, 4, 1})
+	packB16T("gemmPackB16Tx32", 32)
+	for r := 1; r <= mrZ; r++ {
+		packedKernelZ(r)
+	}
+	for r := 1; r <= mrZ; r++ {
+		stridedKernelZ(r)
+	}
 	Generate()
 }
 
@@ -355,11 +365,11 @@ func stridedRows(base, stride Register, n int) []Mem {
 }
 
 // packA6N packs six rows of A that are contiguous in k (A not transposed)
-// into a sliver dst[p*6+i]: 8x6 blocks are transposed in registers.
-func packA6N() {
-	name := "gemmPackA6N"
+// into a sliver with stride floats per step of k, dst[p*stride+i]: 8x6
+// blocks are transposed in registers. A 12-row sliver is two calls.
+func packA6N(name string, stride int) {
 	TEXT(name, NOSPLIT, "func(kc int, a *float32, lda int, dst *float32)")
-	Doc(name + " packs rows a[i*lda+p], i < 6, p < kc, into dst[p*6+i].")
+	Doc(fmt.Sprintf("%s packs rows a[i*lda+p], i < 6, p < kc, into dst[p*%d+i].", name, stride))
 	kc := Load(Param("kc"), GP64())
 	a := Load(Param("a"), GP64())
 	lda := Load(Param("lda"), GP64())
@@ -390,8 +400,8 @@ func packA6N() {
 	lo := []VecPhysical{X0, X1, X2, X3}
 	store := func(pBase int, r45a, r45b VecPhysical) {
 		for q := 0; q < 4; q++ {
-			VMOVUPS(lo[q], Mem{Base: dst, Disp: (pBase + q) * 24})
-			m := Mem{Base: dst, Disp: (pBase+q)*24 + 16}
+			VMOVUPS(lo[q], Mem{Base: dst, Disp: (pBase + q) * 4 * stride})
+			m := Mem{Base: dst, Disp: (pBase+q)*4*stride + 16}
 			src := r45a
 			if q >= 2 {
 				src = r45b
@@ -411,7 +421,7 @@ func packA6N() {
 	VEXTRACTF128(U8(1), Y11, X11)
 	store(4, X10, X11)
 	ADDQ(U8(32), a)
-	ADDQ(U32(192), dst)
+	ADDQ(U32(8*4*stride), dst)
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
 
@@ -424,7 +434,7 @@ func packA6N() {
 		VMOVSS(X0, Mem{Base: dst, Disp: 4 * i})
 	}
 	ADDQ(U8(4), a)
-	ADDQ(U8(24), dst)
+	ADDQ(U8(4*stride), dst)
 	DECQ(kc)
 	JNZ(LabelRef(name + "_tailloop"))
 	Label(name + "_done")
@@ -432,14 +442,13 @@ func packA6N() {
 	RET()
 }
 
-// packA6T packs ns six-column slivers of a transposed A (each step of k is
-// a row of contiguous values) into dst: sliver s gets a[p*lda+6s+i] at
-// dst[s*6*kc+p*6+i]. It walks four rows of A at a time across all slivers,
-// so that the rows stay in L1 and the TLB.
-func packA6T(chunks []int) {
-	name := "gemmPackA6T"
+// packAT packs ns slivers of mr (6 or 12) columns of a transposed A (each
+// step of k is a row of contiguous values) into dst: sliver s gets
+// a[p*lda+mr*s+i] at dst[s*mr*kc+p*mr+i]. It walks chunks of rows of A
+// across all slivers, so that the rows stay in L1 and the TLB.
+func packAT(name string, mr int, chunks []int) {
 	TEXT(name, NOSPLIT, "func(kc, ns int, a *float32, lda int, dst *float32)")
-	Doc(name + " packs a[p*lda+6s+i], i < 6, p < kc, s < ns, into dst[s*6*kc+p*6+i].")
+	Doc(fmt.Sprintf("%s packs a[p*lda+%d*s+i], i < %d, p < kc, s < ns, into dst[s*%d*kc+p*%d+i].", name, mr, mr, mr, mr))
 	kc := Load(Param("kc"), GP64())
 	a := Load(Param("a"), GP64())
 	lda := Load(Param("lda"), GP64())
@@ -447,11 +456,17 @@ func packA6T(chunks []int) {
 	dst := Load(Param("dst"), GP64())
 	sl := GP64()
 	LEAQ(Mem{Base: kc, Index: kc, Scale: 2}, sl)
-	SHLQ(U8(3), sl) // bytes per sliver: kc*24
+	SHLQ(U8(log2(mr*4/3)), sl) // bytes per sliver: kc*mr*4
 	src, t, d, s, n := GP64(), GP64(), GP64(), GP64(), GP64()
 	rows := stridedRows(t, lda, 4)
+	// A row of six is 4+2 floats, one of twelve 8+4.
 	lo := []VecPhysical{X0, X2, X4, X6}
 	hi := []VecPhysical{X1, X3, X5, X7}
+	move, hiOff := VMOVSD, 16
+	if mr == 12 {
+		lo = []VecPhysical{Y0, Y2, Y4, Y6}
+		move, hiOff = VMOVUPS, 32
+	}
 	// body copies nrows rows of six values from src to d.
 	body := func(nrows int) {
 		for q0 := 0; q0 < nrows; q0 += 4 {
@@ -460,11 +475,11 @@ func packA6T(chunks []int) {
 			}
 			for q := 0; q < min(4, nrows-q0); q++ {
 				VMOVUPS(rows[q], lo[q])
-				VMOVSD(rows[q].Offset(16), hi[q])
+				move(rows[q].Offset(hiOff), hi[q])
 			}
 			for q := 0; q < min(4, nrows-q0); q++ {
-				VMOVUPS(lo[q], Mem{Base: d, Disp: 24 * (q0 + q)})
-				VMOVSD(hi[q], Mem{Base: d, Disp: 24*(q0+q) + 16})
+				VMOVUPS(lo[q], Mem{Base: d, Disp: 4 * mr * (q0 + q)})
+				move(hi[q], Mem{Base: d, Disp: 4*mr*(q0+q) + hiOff})
 			}
 		}
 	}
@@ -481,7 +496,7 @@ func packA6T(chunks []int) {
 		Label(lp + "_s")
 		MOVQ(src, t)
 		body(nrows)
-		ADDQ(U8(24), src)
+		ADDQ(U8(4*mr), src)
 		ADDQ(sl, d)
 		DECQ(s)
 		JNZ(LabelRef(lp + "_s"))
@@ -492,21 +507,21 @@ func packA6T(chunks []int) {
 				ADDQ(lda, a)
 			}
 		}
-		ADDQ(U32(24*nrows), dst)
+		ADDQ(U32(4*mr*nrows), dst)
 		DECQ(n)
 		JNZ(LabelRef(lp))
 		Label(lp + "_done")
 	}
+	VZEROUPPER()
 	RET()
 }
 
-// packB16N packs ns slivers of 16 columns of B (rows contiguous) into dst:
-// sliver s gets b[p*ldb+16s+j] at dst[s*16*kc+p*16+j]. Like packA6T it
-// walks four rows at a time across all slivers.
-func packB16N(chunks []int) {
-	name := "gemmPackB16N"
+// packBN packs ns slivers of nr (16 or 32) columns of B (rows contiguous)
+// into dst: sliver s gets b[p*ldb+nr*s+j] at dst[s*nr*kc+p*nr+j]. Like
+// packAT it walks chunks of rows across all slivers.
+func packBN(name string, nr int, chunks []int) {
 	TEXT(name, NOSPLIT, "func(kc, ns int, b *float32, ldb int, dst *float32)")
-	Doc(name + " packs b[p*ldb+16s+j], j < 16, p < kc, s < ns, into dst[s*16*kc+p*16+j].")
+	Doc(fmt.Sprintf("%s packs b[p*ldb+%d*s+j], j < %d, p < kc, s < ns, into dst[s*%d*kc+p*%d+j].", name, nr, nr, nr, nr))
 	kc := Load(Param("kc"), GP64())
 	b := Load(Param("b"), GP64())
 	ldb := Load(Param("ldb"), GP64())
@@ -514,10 +529,11 @@ func packB16N(chunks []int) {
 	dst := Load(Param("dst"), GP64())
 	sl := GP64()
 	MOVQ(kc, sl)
-	SHLQ(U8(6), sl) // bytes per sliver: kc*64
+	SHLQ(U8(log2(4*nr)), sl) // bytes per sliver: kc*nr*4
 	src, t, d, s, n := GP64(), GP64(), GP64(), GP64(), GP64()
 	rows := stridedRows(t, ldb, 4)
-	regs := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7}
+	regs := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+	perRow := nr / 8 // ymm per row
 	body := func(nrows int) {
 		for q0 := 0; q0 < nrows; q0 += 4 {
 			if q0 > 0 {
@@ -525,11 +541,12 @@ func packB16N(chunks []int) {
 			}
 			nq := min(4, nrows-q0)
 			for q := 0; q < nq; q++ {
-				VMOVUPS(rows[q], regs[2*q])
-				VMOVUPS(rows[q].Offset(32), regs[2*q+1])
+				for v := 0; v < perRow; v++ {
+					VMOVUPS(rows[q].Offset(32*v), regs[perRow*q+v])
+				}
 			}
-			for q := 0; q < 2*nq; q++ {
-				VMOVUPS(regs[q], Mem{Base: d, Disp: 32 * (2*q0 + q)})
+			for q := 0; q < perRow*nq; q++ {
+				VMOVUPS(regs[q], Mem{Base: d, Disp: 32 * (perRow*q0 + q)})
 			}
 		}
 	}
@@ -546,7 +563,7 @@ func packB16N(chunks []int) {
 		Label(lp + "_s")
 		MOVQ(src, t)
 		body(nrows)
-		ADDQ(U8(64), src)
+		ADDQ(U32(4*nr), src)
 		ADDQ(sl, d)
 		DECQ(s)
 		JNZ(LabelRef(lp + "_s"))
@@ -557,7 +574,7 @@ func packB16N(chunks []int) {
 				ADDQ(ldb, b)
 			}
 		}
-		ADDQ(U32(64*nrows), dst)
+		ADDQ(U32(4*nr*nrows), dst)
 		DECQ(n)
 		JNZ(LabelRef(lp))
 		Label(lp + "_done")
@@ -567,12 +584,12 @@ func packB16N(chunks []int) {
 }
 
 // packB16T packs 16 columns of a transposed B (column j of op(B) is row j
-// of B, contiguous in k) into a sliver dst[p*16+j]: 8x8 blocks are
-// transposed in registers.
-func packB16T() {
-	name := "gemmPackB16T"
+// of B, contiguous in k) into a sliver with stride floats per step of k,
+// dst[p*stride+j]: 8x8 blocks are transposed in registers. A 32-column
+// sliver is two calls.
+func packB16T(name string, stride int) {
 	TEXT(name, NOSPLIT, "func(kc int, b *float32, ldb int, dst *float32)")
-	Doc(name + " packs b[j*ldb+p], j < 16, p < kc, into dst[p*16+j].")
+	Doc(fmt.Sprintf("%s packs b[j*ldb+p], j < 16, p < kc, into dst[p*%d+j].", name, stride))
 	kc := Load(Param("kc"), GP64())
 	b := Load(Param("b"), GP64())
 	ldb := Load(Param("ldb"), GP64())
@@ -613,12 +630,12 @@ func packB16T() {
 			VPERM2F128(U8(0x31), r[4+q], r[q], t[4+q])
 		}
 		for p := 0; p < 8; p++ {
-			VMOVUPS(t[p], Mem{Base: dst, Disp: 64*p + 32*h})
+			VMOVUPS(t[p], Mem{Base: dst, Disp: 4*stride*p + 32*h})
 		}
 	}
 	ADDQ(U8(32), b)
 	ADDQ(U8(32), b8)
-	ADDQ(U32(512), dst)
+	ADDQ(U32(8*4*stride), dst)
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
 
@@ -634,7 +651,7 @@ func packB16T() {
 	}
 	ADDQ(U8(4), b)
 	ADDQ(U8(4), b8)
-	ADDQ(U8(64), dst)
+	ADDQ(U32(4*stride), dst)
 	DECQ(kc)
 	JNZ(LabelRef(name + "_tailloop"))
 	Label(name + "_done")
