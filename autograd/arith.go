@@ -24,11 +24,12 @@ func Add(a, b *Var) *Var {
 	r, _ := binary(tensor.OpAdd, a, b)
 	if r.record(a, b) {
 		r.backward = func(g *tensor.Tensor) {
-			if a.requiresGrad {
-				a.accumulateReduced(g)
-			}
+			// b copies g, then a may adopt it.
 			if b.requiresGrad {
-				b.accumulateReduced(g)
+				b.accumulateReduced(g, false)
+			}
+			if a.requiresGrad {
+				a.accumulateReduced(g, true)
 			}
 		}
 	}
@@ -40,13 +41,13 @@ func Sub(a, b *Var) *Var {
 	r, t := binary(tensor.OpSub, a, b)
 	if r.record(a, b) {
 		r.backward = func(g *tensor.Tensor) {
-			if a.requiresGrad {
-				a.accumulateReduced(g)
-			}
 			if b.requiresGrad {
 				neg := t.alloc(g.Shape()...)
 				kernels.Scale(neg.Data(), g.Data(), -1)
-				b.accumulateReduced(neg)
+				b.accumulateReduced(neg, true)
+			}
+			if a.requiresGrad { // last: a may adopt g
+				a.accumulateReduced(g, true)
 			}
 		}
 	}
@@ -64,7 +65,7 @@ func (v *Var) gradProduct(t *Tape, op tensor.BinaryOp, g, x *tensor.Tensor) {
 	}
 	tmp := t.alloc(g.Shape()...)
 	tensor.BinaryInto(op, tmp, g, x)
-	v.accumulateReduced(tmp)
+	v.accumulateReduced(tmp, true)
 }
 
 // Mul returns a * b elementwise, broadcasting.
@@ -98,7 +99,7 @@ func Div(a, b *Var) *Var {
 				tensor.BinaryInto(tensor.OpMul, tmp, g, out)
 				tensor.BinaryInto(tensor.OpDiv, tmp, tmp, b.value)
 				kernels.Scale(tmp.Data(), tmp.Data(), -1)
-				b.accumulateReduced(tmp)
+				b.accumulateReduced(tmp, true)
 			}
 		}
 	}

@@ -31,10 +31,15 @@ func (v *Var) accumulateFn(t *Tape, fn func(dst []float32)) {
 }
 
 // accumulateReduced adds g, summed down to v's shape over broadcast
-// dimensions, into v's gradient.
-func (v *Var) accumulateReduced(g *tensor.Tensor) {
+// dimensions, into v's gradient. With adopt, v may take g's storage (see
+// passGrad): only one consumer of g may do so.
+func (v *Var) accumulateReduced(g *tensor.Tensor, adopt bool) {
 	if tensor.SameShape(g, v.value) {
-		v.accumulate(g)
+		if adopt {
+			v.passGrad(g)
+		} else {
+			v.accumulate(g)
+		}
 		return
 	}
 	buf, fresh := v.gradBuf()

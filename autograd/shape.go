@@ -17,7 +17,7 @@ func Reshape(x *Var, shape ...int) *Var {
 	}
 	r := t.result(v)
 	if r.record(x) {
-		r.backward = func(g *tensor.Tensor) { x.accumulate(g.Reshape(x.value.Shape()...)) }
+		r.backward = func(g *tensor.Tensor) { x.passGrad(g.Reshape(x.value.Shape()...)) }
 	}
 	return r
 }
@@ -120,7 +120,7 @@ func Expand(x *Var, shape ...int) *Var {
 	t := tapeOf("Expand", x)
 	r := t.result(x.value.Expand(shape...))
 	if r.record(x) {
-		r.backward = func(g *tensor.Tensor) { x.accumulateReduced(g) }
+		r.backward = func(g *tensor.Tensor) { x.accumulateReduced(g, true) }
 	}
 	return r
 }
@@ -134,7 +134,7 @@ func Contiguous(x *Var) *Var {
 	t := tapeOf("Contiguous", x)
 	r := t.result(contig(t, x.value))
 	if r.record(x) {
-		r.backward = func(g *tensor.Tensor) { x.accumulate(g) }
+		r.backward = func(g *tensor.Tensor) { x.passGrad(g) }
 	}
 	return r
 }

@@ -145,6 +145,18 @@ func (v *Var) accumulate(src *tensor.Tensor) {
 	tensor.AddInto(g, src)
 }
 
+// passGrad gives g (v's shape, contiguous) to v as its gradient. When v is
+// not a leaf and has no gradient yet, v adopts g's storage instead of copying
+// it: Backward visits each node once, so the consumer that produced g never
+// reads it again. Otherwise g is added.
+func (v *Var) passGrad(g *tensor.Tensor) {
+	if !v.leaf && !v.hasGrad && g.IsContiguous() {
+		v.grad, v.hasGrad = g, true
+		return
+	}
+	v.accumulate(g)
+}
+
 // result wraps value as the output of an operation on tape t.
 func (t *Tape) result(value *tensor.Tensor) *Var {
 	v := t.newVar()
