@@ -41,9 +41,6 @@ func (l *bcoLoss) Compute(in *Inputs, m Metrics) *autograd.Var {
 	return loss
 }
 
-// Delta returns the current reward shift δ.
-func (l *bcoLoss) Delta() float64 { return l.moments.mean }
-
 // State returns the running moments of the rewards.
 func (l *bcoLoss) State() map[string]float64 {
 	s := map[string]float64{}
