@@ -95,6 +95,13 @@ func BinaryInto(op BinaryOp, dst, a, b *Tensor) {
 	case ac && bc && a.Size() == len(d) && b.Size() == len(d):
 		k(d, a.Data(), b.Data())
 		return
+	case ac && a.Size() == len(d) && b.Size() == 1:
+		// a op scalar: one pass, no views.
+		applyRow(op, d, a.Data(), 0, 1, b.data, b.offset, 0)
+		return
+	case bc && b.Size() == len(d) && a.Size() == 1:
+		applyRow(op, d, a.data, a.offset, 0, b.Data(), 0, 1)
+		return
 	case ac && bc && a.Size() == len(d) && b.Size() >= minKernelRow && isSuffix(b.shape, a.shape):
 		// a [.., C] op b [C]: the bias pattern.
 		ad, bd, n := a.Data(), b.Data(), b.Size()
