@@ -82,10 +82,13 @@ func (a AdamTorch) Update(p, g []float32, s *TensorState, lr, wd float64) {
 // adamTorchLoop is AdamTorch.Update where the fused kernel does not apply:
 // with AMSGrad or a coupled (L2) weight decay.
 func adamTorchLoop(l *loop, lo, hi int) {
-	p, g, m, v := l.p[lo:hi], l.g[lo:hi], l.a[lo:hi], l.b[lo:hi]
+	p := l.p[lo:hi]
+	g, m, v := l.g[lo:hi], l.a[lo:hi], l.b[lo:hi]
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	var vmax []float32
 	if l.c != nil {
 		vmax = l.c[lo:hi]
+		vmax = vmax[:len(p)]
 	}
 	b1, c1, b2, c2, eps, step, ds, wd, decay := l.k[0], l.k[1], l.k[2], l.k[3], l.k[4], l.k[5], l.k[6], l.k[7], l.k[8]
 	for i := range p {
@@ -112,10 +115,10 @@ func (a AdamTorch) Direction(d, g []float32, s *TensorState) float64 {
 	checkLens("optim.AdamTorch.Direction", d, g, s, a.slots())
 	s.Step++
 	bc1, bc2 := biasCorrections(a.Beta1, a.Beta2, s.Step)
-	m, v := s.Buf[0], s.Buf[1]
+	g, m, v := g[:len(d)], s.Buf[0][:len(d)], s.Buf[1][:len(d)]
 	var vmax []float32
 	if a.AMSGrad {
-		vmax = s.Buf[2]
+		vmax = s.Buf[2][:len(d)]
 	}
 	b1, c1, b2, c2 := float32(a.Beta1), complement(a.Beta1), float32(a.Beta2), complement(a.Beta2)
 	eps, ds := float32(a.Eps), float32(1/math.Sqrt(bc2))

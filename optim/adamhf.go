@@ -63,7 +63,7 @@ func (a AdamHF) Update(p, g []float32, s *TensorState, lr, wd float64) {
 func (a AdamHF) Direction(d, g []float32, s *TensorState) float64 {
 	checkLens("optim.AdamHF.Direction", d, g, s, 2)
 	s.Step++
-	m, v := s.Buf[0], s.Buf[1]
+	g, m, v := g[:len(d)], s.Buf[0][:len(d)], s.Buf[1][:len(d)]
 	b1, c1, b2, c2, eps := float32(a.Beta1), complement(a.Beta1), float32(a.Beta2), complement(a.Beta2), float32(a.Eps)
 	for i := range d {
 		gi := g[i]

@@ -153,17 +153,16 @@ func sumSquaresLoop(l *loop, lo, hi int) {
 	for s := lo; s < hi; s += grain {
 		x := l.g[s:min(s+grain, hi)]
 		var a0, a1, a2, a3 float64
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			v0, v1, v2, v3 := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+		for len(x) >= 4 {
+			v0, v1, v2, v3 := float64(x[0]), float64(x[1]), float64(x[2]), float64(x[3])
 			a0 += v0 * v0
 			a1 += v1 * v1
 			a2 += v2 * v2
 			a3 += v3 * v3
+			x = x[4:]
 		}
-		for ; i < len(x); i++ {
-			v := float64(x[i])
-			a0 += v * v
+		for _, v := range x {
+			a0 += float64(v) * float64(v)
 		}
 		l.out[s/grain] = (a0 + a1) + (a2 + a3)
 	}
@@ -173,30 +172,39 @@ func sumAbsLoop(l *loop, lo, hi int) {
 	for s := lo; s < hi; s += grain {
 		x := l.g[s:min(s+grain, hi)]
 		var a0, a1, a2, a3 float64
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			a0 += math.Abs(float64(x[i]))
-			a1 += math.Abs(float64(x[i+1]))
-			a2 += math.Abs(float64(x[i+2]))
-			a3 += math.Abs(float64(x[i+3]))
+		for len(x) >= 4 {
+			a0 += math.Abs(float64(x[0]))
+			a1 += math.Abs(float64(x[1]))
+			a2 += math.Abs(float64(x[2]))
+			a3 += math.Abs(float64(x[3]))
+			x = x[4:]
 		}
-		for ; i < len(x); i++ {
-			a0 += math.Abs(float64(x[i]))
+		for _, v := range x {
+			a0 += math.Abs(float64(v))
 		}
 		l.out[s/grain] = (a0 + a1) + (a2 + a3)
 	}
 }
 
-// nonFiniteLoop counts the non-finite elements of each block.
+// nonFiniteLoop marks the blocks that hold a non-finite element. An
+// exponent of all ones (NaN, ±Inf) carries into the sign bit when the
+// lowest exponent bit is added, so the test needs no branch.
 func nonFiniteLoop(l *loop, lo, hi int) {
+	const exp, one = 0x7f800000, 0x00800000
 	for s := lo; s < hi; s += grain {
-		n := 0
-		for _, x := range l.g[s:min(s+grain, hi)] {
-			if isNonFinite(x) {
-				n++
-			}
+		x := l.g[s:min(s+grain, hi)]
+		var a0, a1, a2, a3 uint32
+		for len(x) >= 4 {
+			a0 |= math.Float32bits(x[0])&exp + one
+			a1 |= math.Float32bits(x[1])&exp + one
+			a2 |= math.Float32bits(x[2])&exp + one
+			a3 |= math.Float32bits(x[3])&exp + one
+			x = x[4:]
 		}
-		l.out[s/grain] = float64(n)
+		for _, v := range x {
+			a0 |= math.Float32bits(v)&exp + one
+		}
+		l.out[s/grain] = float64((a0 | a1 | a2 | a3) >> 31)
 	}
 }
 

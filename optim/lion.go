@@ -41,7 +41,7 @@ func (c LionCore) Update(p, g []float32, s *TensorState, lr, wd float64) {
 func (c LionCore) Direction(d, g []float32, s *TensorState) float64 {
 	checkLens("optim.LionCore.Direction", d, g, s, 1)
 	s.Step++
-	m := s.Buf[0]
+	g, m := g[:len(d)], s.Buf[0][:len(d)]
 	b1, c1, b2, c2 := float32(c.Beta1), complement(c.Beta1), float32(c.Beta2), complement(c.Beta2)
 	for i := range d {
 		gi := g[i]

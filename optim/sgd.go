@@ -85,14 +85,46 @@ func (c SGDCore) run(p, d, g []float32, s *TensorState, lr, wd float32) {
 func sgdLoop(l *loop, lo, hi int) {
 	g := l.g[lo:hi]
 	lr, wd, mu, damp, nesterov, first := l.k[0], l.k[1], l.k[2], l.k[3], l.k[4] != 0, l.k[5] != 0
-	var p, buf []float32
+	var p, buf, d []float32
 	if l.p != nil {
 		p = l.p[lo:hi]
+		p = p[:len(g)]
 	}
 	if l.b != nil {
 		buf = l.b[lo:hi]
+		buf = buf[:len(g)]
 	}
-	d := l.a[lo:hi]
+	if l.a != nil {
+		d = l.a[lo:hi]
+		d = d[:len(g)]
+	}
+	// The common cases of training get loops without branches.
+	n := len(g)
+	switch {
+	case p != nil && buf == nil && wd == 0:
+		p := p[:n]
+		for i, gi := range g {
+			p[i] -= lr * gi
+		}
+		return
+	case p != nil && buf != nil && !first && !nesterov:
+		p, buf := p[:n], buf[:n]
+		if wd == 0 {
+			for i, gi := range g {
+				b := mu*buf[i] + damp*gi
+				buf[i] = b
+				p[i] -= lr * b
+			}
+			return
+		}
+		for i, gi := range g {
+			gi += wd * p[i]
+			b := mu*buf[i] + damp*gi
+			buf[i] = b
+			p[i] -= lr * b
+		}
+		return
+	}
 	for i, gi := range g {
 		if wd != 0 {
 			gi += wd * p[i]
