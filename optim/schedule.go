@@ -166,7 +166,9 @@ func (s WSD) Validate() error {
 }
 
 // NewConstant returns a constant schedule after warmup steps of linear warm-up.
-func NewConstant(warmup int) (Schedule, error) { return validated("constant", Constant{Warmup: warmup}) }
+func NewConstant(warmup int) (Schedule, error) {
+	return validated("constant", Constant{Warmup: warmup})
+}
 
 // NewCosine returns a Cosine schedule after checking its settings.
 func NewCosine(total, warmup int, floor float64) (Schedule, error) {

@@ -74,7 +74,9 @@ func TestScheduleValidation(t *testing.T) {
 		{func() (Schedule, error) { return NewWSD(100, 10, 10, Cooldown(9), 0) }, "unknown cooldown shape 9"},
 		{func() (Schedule, error) { return ParseSchedule("step", 100, 0, ScheduleOptions{}) }, `unknown schedule "step"`},
 		{func() (Schedule, error) { return ParseSchedule("refined", 100, 0, ScheduleOptions{}) }, "needs the gradient norms of at least 2 steps, have 0"},
-		{func() (Schedule, error) { return ParseSchedule("refined", 100, -2, ScheduleOptions{Norms: []float64{1, 1}}) }, "warm-up steps -2"},
+		{func() (Schedule, error) {
+			return ParseSchedule("refined", 100, -2, ScheduleOptions{Norms: []float64{1, 1}})
+		}, "warm-up steps -2"},
 	} {
 		_, err := tc.make()
 		assert.ErrorContains(t, err, tc.want)
