@@ -137,6 +137,8 @@ type gemmJob struct {
 	mcb            int // rows per unit (a multiple of mr)
 	nIC, nJC, jch  int // units: nIC row blocks times nJC column chunks of jch columns
 
+	vbuf   []float32    // vector products: the gathered vector and the sums
+	vec    gemmVectorJob
 	bpanel []float32    // packed kc x nc panel of B, shared
 	wbuf   [][]float32  // per worker: packed A block and a padded edge sliver of B
 	worker atomic.Int32 // next worker buffer to hand out
@@ -162,6 +164,7 @@ func getGemmJob() *gemmJob {
 
 func putGemmJob(j *gemmJob) {
 	j.a, j.b, j.c, j.g = nil, nil, nil, nil
+	j.vec = gemmVectorJob{}
 	gemmJobsMu.Lock()
 	gemmJobs = append(gemmJobs, j)
 	gemmJobsMu.Unlock()
@@ -183,6 +186,11 @@ func sgemm(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, a []
 		return
 	}
 	j := getGemmJob()
+	if m == 1 || n == 1 {
+		j.vector(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		putGemmJob(j)
+		return
+	}
 	j.g = g
 	j.m, j.n, j.k = m, n, k
 	j.a, j.b, j.c, j.ldc = a, b, c, ldc
@@ -211,6 +219,104 @@ func sgemm(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, a []
 	}
 	j.run(nt, beta)
 	putGemmJob(j)
+}
+
+// gemmVectorJob is a product with one row or one column of C: each output
+// element is a dot product of x with a row of mat (dots), or the outputs
+// are a sum over p of x[p] times row p of mat (axpys). Either way every
+// output is summed over k in increasing order on one thread.
+type gemmVectorJob struct {
+	dots        bool
+	x           []float32 // k values
+	mat         []float32
+	ld          int
+	k           int
+	sum         []float32 // axpys: the sums, one per output
+	c           []float32
+	cs          int // stride of the outputs in c
+	alpha, beta float32
+}
+
+const (
+	// gemmVectorGrain is the number of outputs per work unit of a vector
+	// product; gemmVectorParallel the number of multiply-adds below which
+	// it stays on one thread.
+	gemmVectorGrain    = 128
+	gemmVectorParallel = 1 << 18
+)
+
+// vector computes C = alpha*op(A)*op(B) + beta*C when m or n is 1 with dot
+// products or axpys that stream the matrix once: packing it for a register
+// tile that is one row or column wide would cost more than the product.
+func (j *gemmJob) vector(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	v := &j.vec
+	v.k, v.c, v.alpha, v.beta = k, c, alpha, beta
+	outs := n
+	if need := k + max(m, n); len(j.vbuf) < need {
+		j.vbuf = alignedFloats(need)
+	}
+	// gather returns the k values s[p*stride], copied if strided.
+	gather := func(s []float32, stride int) []float32 {
+		if stride == 1 {
+			return s[:k]
+		}
+		x := j.vbuf[:k]
+		for p := range x {
+			x[p] = s[p*stride]
+		}
+		return x
+	}
+	if m == 1 {
+		// C is one row: x is row 0 of op(A); the matrix is B.
+		v.cs = 1
+		if transA {
+			v.x = gather(a, lda)
+		} else {
+			v.x = a[:k]
+		}
+		v.mat, v.ld, v.dots = b, ldb, transB
+	} else {
+		// C is one column: x is column 0 of op(B); the matrix is A.
+		outs = m
+		v.cs = ldc
+		if transB {
+			v.x = b[:k]
+		} else {
+			v.x = gather(b, ldb)
+		}
+		v.mat, v.ld, v.dots = a, lda, !transA
+	}
+	v.sum = j.vbuf[k : k+outs]
+	nt := Threads()
+	if outs*k < gemmVectorParallel {
+		nt = 1
+	}
+	parallelRange(nt, outs, gemmVectorGrain, v)
+}
+
+func (v *gemmVectorJob) run(lo, hi int) {
+	dot, axpy := active.dot, active.axpy
+	k := v.k
+	sum := v.sum[lo:hi]
+	if v.dots {
+		for e := range sum {
+			row := (lo + e) * v.ld
+			sum[e] = dot(v.x, v.mat[row:row+k])
+		}
+	} else {
+		clear(sum)
+		for p, xp := range v.x {
+			axpy(sum, xp, v.mat[p*v.ld+lo:p*v.ld+hi])
+		}
+	}
+	for e, s := range sum {
+		ci := (lo + e) * v.cs
+		out := v.alpha * s
+		if v.beta != 0 {
+			out += v.beta * v.c[ci]
+		}
+		v.c[ci] = out
+	}
 }
 
 // scaleMatrix sets C = beta*C, writing zeros without reading C if beta is 0.

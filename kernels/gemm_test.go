@@ -315,6 +315,23 @@ func TestSgemmEmptyDimensions(t *testing.T) {
 	})
 }
 
+// TestSgemmVectorProducts covers products with one row or one column of C,
+// which Sgemm computes with dot products and axpys, with strided vectors.
+func TestSgemmVectorProducts(t *testing.T) {
+	gemmEachPath(t, func(t *testing.T, g *gemmKernels) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, tr := range gemmTransposes {
+			for _, s := range [][3]int{{1, 1, 1}, {1, 1, 300}, {1, 37, 5}, {29, 1, 40}, {1, 3000, 100}, {2500, 1, 120}} {
+				for _, ab := range [][2]float32{{1, 0}, {-0.5, 2}} {
+					tc := gemmCase{transA: tr[0], transB: tr[1], m: s[0], n: s[1], k: s[2],
+						alpha: ab[0], beta: ab[1], padA: 2, padB: 3, padC: 1}
+					checkGemmCase(t, r, tc)
+				}
+			}
+		}
+	})
+}
+
 // TestSgemmThreadsBitwise checks that the result does not depend on the
 // number of threads, bit for bit, on both drivers and every path.
 func TestSgemmThreadsBitwise(t *testing.T) {
@@ -324,6 +341,8 @@ func TestSgemmThreadsBitwise(t *testing.T) {
 			{m: 2*g.mc + 5, n: 3*g.nr + 7, k: g.kc + 9, alpha: 0.5, beta: 0.75},
 			{m: 19, n: 4*g.nr + 3, k: 2*g.kc + 1, alpha: 1, beta: 0, transA: true, transB: true},
 			{m: 150, n: 70, k: 300, alpha: -1, beta: 1, transB: true},
+			{m: 1, n: 3000, k: 200, alpha: 1, beta: 0.5, transA: true, padA: 1},
+			{m: 4000, n: 1, k: 100, alpha: 1, beta: 0, transA: true, padB: 2},
 		}
 		for _, mode := range []int{gemmForceDirect, gemmForcePacked} {
 			for _, tc := range shapes {
