@@ -137,7 +137,7 @@ type gemmJob struct {
 	mcb            int // rows per unit (a multiple of mr)
 	nIC, nJC, jch  int // units: nIC row blocks times nJC column chunks of jch columns
 
-	vbuf   []float32    // vector products: the gathered vector and the sums
+	vbuf   []float32 // vector products: the gathered vector and the sums
 	vec    gemmVectorJob
 	bpanel []float32    // packed kc x nc panel of B, shared
 	wbuf   [][]float32  // per worker: packed A block and a padded edge sliver of B
