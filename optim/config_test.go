@@ -47,7 +47,7 @@ func TestConfigErrors(t *testing.T) {
 		{"sgd dampening", func() error { _, err := NewSGD(ps, SGDConfig{Momentum: 0.9, Dampening: 2}); return err },
 			[]string{"dampening 2 must be in [0, 1]"}},
 		{"sgd nesterov", func() error { _, err := NewSGD(ps, SGDConfig{Nesterov: true}); return err },
-			[]string{"Nesterov momentum needs a positive momentum and zero dampening"}},
+			[]string{"momentum 0 with dampening 0 cannot be Nesterov momentum, which needs a positive momentum and zero dampening"}},
 		{"no params", func() error { _, err := NewSGD(nil, SGDConfig{}); return err },
 			[]string{"no parameters"}},
 		{"nil param", func() error { _, err := NewSGD([]*autograd.Var{ps[0], nil}, SGDConfig{}); return err },

@@ -29,7 +29,7 @@ func (c SGDCore) Validate() error {
 		errs = append(errs, fmt.Errorf("dampening %v must be in [0, 1]", c.Dampening))
 	}
 	if c.Nesterov && (c.Momentum <= 0 || c.Dampening != 0) {
-		errs = append(errs, fmt.Errorf("Nesterov momentum needs a positive momentum and zero dampening, have momentum %v and dampening %v", c.Momentum, c.Dampening))
+		errs = append(errs, fmt.Errorf("momentum %v with dampening %v cannot be Nesterov momentum, which needs a positive momentum and zero dampening", c.Momentum, c.Dampening))
 	}
 	return errors.Join(errs...)
 }
