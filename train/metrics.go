@@ -18,7 +18,8 @@ type Record struct {
 	Loss         float64            `json:"loss"`               // training loss of this step's batch
 	ValLoss      *float64           `json:"val_loss,omitempty"` // validation loss, on evaluation steps
 	LR           float64            `json:"lr"`                 // learning rate used by this step
-	GradNorm     float64            `json:"grad_norm"`          // global gradient norm before clipping
+	GradNorm     float64            `json:"grad_norm"`          // global l2 gradient norm before clipping
+	GradNormL1   float64            `json:"grad_norm_l1"`       // global l1 gradient norm before clipping
 	Skipped      bool               `json:"skipped,omitempty"`  // the step was skipped (non-finite gradients)
 	Tokens       int64              `json:"tokens"`             // training tokens seen so far
 	TokensPerSec float64            `json:"tokens_per_sec"`     // throughput over the last logging interval
@@ -33,6 +34,7 @@ type recordJSON struct {
 	ValLoss      *float64           `json:"val_loss,omitempty"`
 	LR           float64            `json:"lr"`
 	GradNorm     *float64           `json:"grad_norm"`
+	GradNormL1   *float64           `json:"grad_norm_l1"`
 	Skipped      bool               `json:"skipped,omitempty"`
 	Tokens       int64              `json:"tokens"`
 	TokensPerSec float64            `json:"tokens_per_sec"`
@@ -61,7 +63,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	if r.ValLoss != nil {
 		val = finite(*r.ValLoss)
 	}
-	return json.Marshal(recordJSON{r.Step, finite(r.Loss), val, r.LR, finite(r.GradNorm), r.Skipped,
+	return json.Marshal(recordJSON{r.Step, finite(r.Loss), val, r.LR, finite(r.GradNorm), finite(r.GradNormL1), r.Skipped,
 		r.Tokens, r.TokensPerSec, r.Elapsed, r.Extra})
 }
 
@@ -71,7 +73,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*r = Record{Step: j.Step, Loss: orNaN(j.Loss), ValLoss: j.ValLoss, LR: j.LR, GradNorm: orNaN(j.GradNorm),
+	*r = Record{Step: j.Step, Loss: orNaN(j.Loss), ValLoss: j.ValLoss, LR: j.LR, GradNorm: orNaN(j.GradNorm), GradNormL1: orNaN(j.GradNormL1),
 		Skipped: j.Skipped, Tokens: j.Tokens, TokensPerSec: j.TokensPerSec, Elapsed: j.Elapsed, Extra: j.Extra}
 	return nil
 }

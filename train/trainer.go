@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ml/kiln/kernels"
 	"github.com/kiln-ml/kiln/models/data"
 	"github.com/kiln-ml/kiln/optim"
+	"github.com/kiln-ml/kiln/optim/autolrs"
 )
 
 // Model is what the loop trains: a language model over token windows.
@@ -71,6 +72,11 @@ type Config struct {
 	OutDir          string
 	Seed            uint64    // seeds batch sampling and dropout
 	OnNonFinite     NonFinite // what to do with NaN/Inf losses or gradients
+
+	// AutoLRS, when set, chooses the learning rate stage by stage instead of
+	// LR and Schedule ('AutoLRS: Automatic Learning-Rate Schedule by Bayesian
+	// Optimization on the Fly'); Steps counts its probe steps too.
+	AutoLRS *autolrs.Config
 }
 
 func (c *Config) defaults() error {
@@ -116,6 +122,9 @@ type Trainer struct {
 	tokens  int64
 	skipped int
 	parts   map[string]Stateful
+	stages  []StageLog
+	// training is true while Run has the model's dropout on.
+	training bool
 
 	// Meta is saved in every checkpoint (model and run configs, say).
 	Meta map[string]string
@@ -231,131 +240,62 @@ type Result struct {
 	TokensPerSec float64
 }
 
+// run is the bookkeeping of one call to Run.
+type run struct {
+	metrics    *MetricsWriter
+	start      time.Time
+	tick       time.Time
+	tickTokens int64
+	tps        float64
+	startStep  int
+	tail       []float64
+	res        Result
+}
+
 // Run trains until the configured number of steps, or until ctx is done, in
 // which case it saves a checkpoint and returns ctx's error.
 func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	cfg := t.cfg
-	res := Result{ValLoss: math.NaN()}
-	var metrics *MetricsWriter
+	r := &run{res: Result{ValLoss: math.NaN()}, startStep: t.step}
 	if cfg.OutDir != "" {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
-			return res, fmt.Errorf("train: output directory: %w", err)
+			return r.res, fmt.Errorf("train: output directory: %w", err)
 		}
 		keep := -1
 		if t.step > 0 {
 			keep = t.step
 		}
 		var err error
-		if metrics, err = OpenMetrics(t.MetricsPath(), keep); err != nil {
-			return res, err
+		if r.metrics, err = OpenMetrics(t.MetricsPath(), keep); err != nil {
+			return r.res, err
 		}
-		defer metrics.Close()
+		defer r.metrics.Close()
 	}
 	if d, ok := t.model.(Dropout); ok {
 		d.Train(rand.New(t.dropout))
-		defer d.Eval()
+		t.training = true
+		defer func() { d.Eval(); t.training = false }()
 	}
-	start := time.Now()
-	tick, tickTokens := start, t.tokens
-	tps := 0.0
-	startStep := t.step
-	var tail []float64
-	save := func() error {
-		if cfg.OutDir == "" {
-			return nil
-		}
-		if err := metrics.Flush(); err != nil {
-			return err
-		}
-		return t.SaveCheckpoint(t.CheckpointPath())
-	}
-	for t.step < cfg.Steps {
-		if err := ctx.Err(); err != nil {
-			if serr := save(); serr != nil {
-				return res, errors.Join(err, serr)
+	r.start = time.Now()
+	r.tick, r.tickTokens = r.start, t.tokens
+	var err error
+	if cfg.AutoLRS != nil {
+		err = t.runAutoLRS(ctx, r)
+	} else {
+		for t.step < cfg.Steps && err == nil {
+			lr := cfg.LR
+			if cfg.Schedule != nil {
+				lr *= cfg.Schedule.Factor(t.step)
 			}
-			return t.result(res, tail, start, startStep), err
-		}
-		lr := cfg.LR
-		if cfg.Schedule != nil {
-			lr *= cfg.Schedule.Factor(t.step)
-		}
-		t.opt.SetLR(lr)
-		t.sampler.NextInto(&t.batch)
-		loss := t.model.Loss(t.tape, t.batch.X, t.batch.Y, t.batch.B, t.batch.T)
-		loss.Backward()
-		lv := float64(loss.Item())
-		norm, bad := gradNorm(t.params)
-		rec := Record{Step: t.step + 1, Loss: lv, LR: lr, GradNorm: norm}
-		if math.IsNaN(lv) || math.IsInf(lv, 0) || bad != "" {
-			what := fmt.Sprintf("loss %v", lv)
-			if bad != "" {
-				what = fmt.Sprintf("gradient of %s is not finite (loss %v)", bad, lv)
-			}
-			if cfg.OnNonFinite == Stop {
-				t.opt.ZeroGrad()
-				t.tape.Reset()
-				return t.result(res, tail, start, startStep), fmt.Errorf("train: step %d: %s; stopping (lower the learning rate, clip gradients, or skip such steps)", t.step+1, what)
-			}
-			rec.Skipped = true
-			t.skipped++
-		} else {
-			if cfg.ClipNorm > 0 && norm > cfg.ClipNorm {
-				scaleGrads(t.params, float32(cfg.ClipNorm/(norm+1e-6)))
-			}
-			if err := t.opt.Step(); err != nil {
-				return t.result(res, tail, start, startStep), fmt.Errorf("train: step %d: %w", t.step+1, err)
-			}
-		}
-		t.opt.ZeroGrad()
-		t.tape.Reset()
-		t.step++
-		t.tokens += int64(t.batch.B * t.batch.T)
-		rec.Tokens = t.tokens
-		if now := time.Now(); now.Sub(tick) > 500*time.Millisecond || t.step == cfg.Steps {
-			tps = float64(t.tokens-tickTokens) / now.Sub(tick).Seconds()
-			tick, tickTokens = now, t.tokens
-		}
-		rec.TokensPerSec = tps
-		rec.Elapsed = time.Since(start).Seconds()
-		if t.step%cfg.EvalEvery == 0 || t.step == cfg.Steps {
-			v := t.Evaluate(cfg.EvalBatches)
-			if !math.IsNaN(v) {
-				rec.ValLoss = &v
-				res.ValLoss = v
-			}
-		}
-		if !rec.Skipped {
-			tail = append(tail, lv)
-			if keep := max(1, (cfg.Steps-startStep)/10); len(tail) > keep {
-				tail = tail[1:]
-			}
-		}
-		if metrics != nil {
-			if err := metrics.Write(rec); err != nil {
-				return res, fmt.Errorf("train: metrics: %w", err)
-			}
-		}
-		if t.OnStep != nil {
-			t.OnStep(rec)
-		}
-		for _, cb := range t.Callbacks {
-			if err := cb(ctx, t, rec); err != nil {
-				if serr := save(); serr != nil {
-					err = errors.Join(err, serr)
-				}
-				return t.result(res, tail, start, startStep), err
-			}
-		}
-		if t.step%cfg.CheckpointEvery == 0 || t.step == cfg.Steps {
-			if err := save(); err != nil {
-				return res, err
-			}
+			_, err = t.oneStep(ctx, r, lr)
 		}
 	}
-	res = t.result(res, tail, start, startStep)
+	res := t.result(r)
+	if err != nil {
+		return res, err
+	}
 	if cfg.OutDir != "" {
-		if err := metrics.Flush(); err != nil {
+		if err := r.metrics.Flush(); err != nil {
 			return res, err
 		}
 		if recs, err := ReadMetrics(t.MetricsPath()); err == nil && len(recs) > 1 {
@@ -367,17 +307,120 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-func (t *Trainer) result(res Result, tail []float64, start time.Time, startStep int) Result {
+// save flushes the metrics and writes the checkpoint (when the run has an
+// output directory).
+func (t *Trainer) save(r *run) error {
+	if t.cfg.OutDir == "" {
+		return nil
+	}
+	if err := r.metrics.Flush(); err != nil {
+		return err
+	}
+	return t.SaveCheckpoint(t.CheckpointPath())
+}
+
+// oneStep runs one training step at learning rate lr with all its
+// bookkeeping: metrics, evaluation, callbacks, checkpoints. When ctx is done
+// it saves a checkpoint and returns ctx's error without stepping.
+func (t *Trainer) oneStep(ctx context.Context, r *run, lr float64) (Record, error) {
+	cfg := t.cfg
+	if err := ctx.Err(); err != nil {
+		if serr := t.save(r); serr != nil {
+			return Record{}, errors.Join(err, serr)
+		}
+		return Record{}, err
+	}
+	t.opt.SetLR(lr)
+	t.sampler.NextInto(&t.batch)
+	loss := t.model.Loss(t.tape, t.batch.X, t.batch.Y, t.batch.B, t.batch.T)
+	loss.Backward()
+	lv := float64(loss.Item())
+	norm, bad := gradNorm(t.params)
+	rec := Record{Step: t.step + 1, Loss: lv, LR: lr, GradNorm: norm, GradNormL1: optim.GradNormL1(t.params)}
+	if math.IsNaN(lv) || math.IsInf(lv, 0) || bad != "" {
+		what := fmt.Sprintf("loss %v", lv)
+		if bad != "" {
+			what = fmt.Sprintf("gradient of %s is not finite (loss %v)", bad, lv)
+		}
+		// AutoLRS probes may diverge on purpose: the controller reads the
+		// NaN loss and restores its checkpoint.
+		if cfg.OnNonFinite == Stop && cfg.AutoLRS == nil {
+			t.opt.ZeroGrad()
+			t.tape.Reset()
+			return rec, fmt.Errorf("train: step %d: %s; stopping (lower the learning rate, clip gradients, or skip such steps)", t.step+1, what)
+		}
+		rec.Skipped = true
+		t.skipped++
+	} else {
+		if cfg.ClipNorm > 0 && norm > cfg.ClipNorm {
+			scaleGrads(t.params, float32(cfg.ClipNorm/(norm+1e-6)))
+		}
+		if err := t.opt.Step(); err != nil {
+			return rec, fmt.Errorf("train: step %d: %w", t.step+1, err)
+		}
+	}
+	t.opt.ZeroGrad()
+	t.tape.Reset()
+	t.step++
+	t.tokens += int64(t.batch.B * t.batch.T)
+	rec.Tokens = t.tokens
+	if now := time.Now(); now.Sub(r.tick) > 500*time.Millisecond || t.step == cfg.Steps {
+		r.tps = float64(t.tokens-r.tickTokens) / now.Sub(r.tick).Seconds()
+		r.tick, r.tickTokens = now, t.tokens
+	}
+	rec.TokensPerSec = r.tps
+	rec.Elapsed = time.Since(r.start).Seconds()
+	if t.step%cfg.EvalEvery == 0 || t.step == cfg.Steps {
+		v := t.Evaluate(cfg.EvalBatches)
+		if !math.IsNaN(v) {
+			rec.ValLoss = &v
+			r.res.ValLoss = v
+		}
+	}
+	if !rec.Skipped {
+		r.tail = append(r.tail, lv)
+		if keep := max(1, (cfg.Steps-r.startStep)/10); len(r.tail) > keep {
+			r.tail = r.tail[1:]
+		}
+	}
+	if r.metrics != nil {
+		if err := r.metrics.Write(rec); err != nil {
+			return rec, fmt.Errorf("train: metrics: %w", err)
+		}
+	}
+	if t.OnStep != nil {
+		t.OnStep(rec)
+	}
+	for _, cb := range t.Callbacks {
+		if err := cb(ctx, t, rec); err != nil {
+			if serr := t.save(r); serr != nil {
+				err = errors.Join(err, serr)
+			}
+			return rec, err
+		}
+	}
+	// Under AutoLRS a periodic checkpoint could land inside a probe; only
+	// the end of the run and interruptions save.
+	if (cfg.AutoLRS == nil && t.step%cfg.CheckpointEvery == 0) || t.step == cfg.Steps {
+		if err := t.save(r); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+func (t *Trainer) result(r *run) Result {
+	res := r.res
 	res.Steps, res.Tokens, res.Skipped = t.step, t.tokens, t.skipped
-	res.Elapsed = time.Since(start)
-	res.TokensPerSec = float64(int64(t.step-startStep)*int64(t.cfg.Batch*t.cfg.Context)) / res.Elapsed.Seconds()
+	res.Elapsed = time.Since(r.start)
+	res.TokensPerSec = float64(int64(t.step-r.startStep)*int64(t.cfg.Batch*t.cfg.Context)) / res.Elapsed.Seconds()
 	res.TrainLoss = math.NaN()
-	if len(tail) > 0 {
+	if len(r.tail) > 0 {
 		s := 0.0
-		for _, v := range tail {
+		for _, v := range r.tail {
 			s += v
 		}
-		res.TrainLoss = s / float64(len(tail))
+		res.TrainLoss = s / float64(len(r.tail))
 	}
 	return res
 }
@@ -388,7 +431,7 @@ func (t *Trainer) Evaluate(n int) float64 {
 	if t.val == nil {
 		return math.NaN()
 	}
-	if d, ok := t.model.(Dropout); ok {
+	if d, ok := t.model.(Dropout); ok && t.training {
 		d.Eval()
 		defer d.Train(rand.New(t.dropout))
 	}
