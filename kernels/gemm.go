@@ -90,10 +90,11 @@ const (
 	// gemmParallelFlops is the size of product below which Sgemm stays on the
 	// calling thread: starting threads costs more than it saves.
 	gemmParallelFlops = 1 << 21
-	// gemmDirectFlops bounds the products computed from A (and B, when B is
-	// not transposed) in place, without packing: small matrices stay in
-	// cache, and packing would cost more than the slower access pattern.
-	gemmDirectFlops = 1 << 22
+	// gemmDirectElems bounds the products computed from A (and B, when B
+	// is not transposed) in place, without packing: when A and B together
+	// fit in half of L2 they stay in cache whatever their strides, and
+	// packing them would cost more than it saves.
+	gemmDirectElems = 1 << 17
 )
 
 // gemmVariant is one set of GEMM kernels a path can use on this CPU. Paths
@@ -204,7 +205,7 @@ func sgemm(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, a []
 		j.rsB, j.csB = 1, ldb
 	}
 	flops := 2 * m * n * k
-	direct := flops <= gemmDirectFlops
+	direct := m*k+k*n <= gemmDirectElems
 	switch gemmForceMode {
 	case gemmForceDirect:
 		direct = true
