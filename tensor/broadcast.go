@@ -97,10 +97,10 @@ func BinaryInto(op BinaryOp, dst, a, b *Tensor) {
 		return
 	case ac && a.Size() == len(d) && b.Size() == 1:
 		// a op scalar: one pass, no views.
-		applyRow(op, d, a.Data(), 0, 1, b.data, b.offset, 0)
+		applyScalar(op, d, a.Data(), b.data[b.offset], false)
 		return
 	case bc && b.Size() == len(d) && a.Size() == 1:
-		applyRow(op, d, a.data, a.offset, 0, b.Data(), 0, 1)
+		applyScalar(op, d, b.Data(), a.data[a.offset], true)
 		return
 	case ac && bc && a.Size() == len(d) && b.Size() >= minKernelRow && isSuffix(b.shape, a.shape):
 		// a [.., C] op b [C]: the bias pattern.
@@ -143,6 +143,35 @@ func applyRow(op BinaryOp, d, x []float32, ix, sx int, y []float32, iy, sy int) 
 	default:
 		for j := range d {
 			d[j] = x[ix+j*sx] / y[iy+j*sy]
+		}
+	}
+}
+
+// applyScalar sets d[j] = x[j] op s, or s op x[j] if scalarFirst.
+func applyScalar(op BinaryOp, d, x []float32, s float32, scalarFirst bool) {
+	x = x[:len(d)]
+	switch {
+	case op == OpMul:
+		kernels.Scale(d, x, s)
+	case op == OpAdd:
+		for j := range d {
+			d[j] = x[j] + s
+		}
+	case op == OpSub && scalarFirst:
+		for j := range d {
+			d[j] = s - x[j]
+		}
+	case op == OpSub:
+		for j := range d {
+			d[j] = x[j] - s
+		}
+	case scalarFirst:
+		for j := range d {
+			d[j] = s / x[j]
+		}
+	default:
+		for j := range d {
+			d[j] = x[j] / s
 		}
 	}
 }
