@@ -7,12 +7,13 @@ import (
 
 	"github.com/kiln-ml/kiln/autograd"
 	"github.com/kiln-ml/kiln/optim"
+	"github.com/kiln-ml/kiln/optim/autolrs"
 	"github.com/kiln-ml/kiln/train"
 )
 
 var (
 	optimizerNames = optim.Names()
-	scheduleNames  = optim.ScheduleNames()
+	scheduleNames  = append(optim.ScheduleNames(), "autolrs")
 )
 
 // optimizerFlags are the settings of optimizers beyond --lr and --weight-decay.
@@ -20,12 +21,26 @@ type optimizerFlags struct {
 	skipNonFinite bool
 	refineFrom    string
 	floor         float64
+	lrMin, lrMax  float64
+	autolrsStage  int
 }
 
 func (o *optimizerFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.skipNonFinite, "skip-nonfinite", false, "skip steps whose gradients are not finite instead of stopping")
 	fs.StringVar(&o.refineFrom, "refine-from", "", "metrics.jsonl of a previous run whose gradient norms shape --schedule refined (default: the one in --out)")
 	fs.Float64Var(&o.floor, "lr-floor", 0, "final learning rate as a fraction of the peak (cosine, linear, wsd)")
+	fs.Float64Var(&o.lrMin, "lr-min", 1e-4, "autolrs: lowest learning rate searched")
+	fs.Float64Var(&o.lrMax, "lr-max", 1e-2, "autolrs: highest learning rate searched")
+	fs.IntVar(&o.autolrsStage, "autolrs-stage", 0, "autolrs: steps of the first stage, doubling per stage (default steps/8); probes take as many again")
+}
+
+// autoLRS returns the AutoLRS settings for a run of steps.
+func (o *optimizerFlags) autoLRS(steps int, seed uint64) *autolrs.Config {
+	stage := o.autolrsStage
+	if stage <= 0 {
+		stage = max(30, steps/8)
+	}
+	return &autolrs.Config{MinLR: o.lrMin, MaxLR: o.lrMax, StageSteps: stage, Seed: seed}
 }
 
 // build makes the named optimizer over params.
@@ -43,6 +58,9 @@ func (o *optimizerFlags) build(name string, params []*autograd.Var, lr, wd float
 // buildSchedule makes the named schedule; refined reads the gradient norms
 // of an earlier run.
 func buildSchedule(name string, steps, warmup int, outDir string, o *optimizerFlags, optimizer string) (optim.Schedule, error) {
+	if name == "autolrs" {
+		return nil, nil // the trainer's AutoLRS controller sets the rate
+	}
 	opts := optim.ScheduleOptions{Floor: o.floor}
 	if name == "refined" {
 		path := o.refineFrom

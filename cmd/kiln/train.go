@@ -167,6 +167,9 @@ func runTrain(ctx context.Context, args []string) error {
 		Steps: f.steps, Batch: f.batch, Context: mcfg.Context, LR: f.lr, Schedule: sched, ClipNorm: f.clip,
 		EvalEvery: f.evalEvery, CheckpointEvery: f.ckptEvery, OutDir: f.out, Seed: f.seed,
 	}
+	if f.schedule == "autolrs" {
+		tcfg.AutoLRS = f.opt.autoLRS(f.steps, f.seed)
+	}
 	tr, err := train.New(tcfg, model, opt, ds)
 	if err != nil {
 		return err
