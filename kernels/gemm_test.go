@@ -388,6 +388,31 @@ func TestSgemmLargeAgainstReference(t *testing.T) {
 	})
 }
 
+// TestSgemmDoesNotAllocate checks that packing buffers and work state are
+// reused: a warm Sgemm allocates nothing, on one thread or two.
+func TestSgemmDoesNotAllocate(t *testing.T) {
+	gemmEachPath(t, func(t *testing.T, g *gemmKernels) {
+		for _, s := range [][3]int{{150, 100, 200}, {40, 30, 20}, {1, 500, 600}} {
+			m, n, k := s[0], s[1], s[2]
+			a := make([]float32, m*k)
+			b := make([]float32, k*n)
+			c := make([]float32, m*n)
+			for _, nt := range []int{1, 2} {
+				gemmWithThreads(nt, func() {
+					for _, mode := range []int{gemmAuto, gemmForcePacked} {
+						gemmWithMode(mode, func() {
+							allocs := testing.AllocsPerRun(20, func() {
+								Sgemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
+							})
+							assert.Zero(t, allocs, "%dx%dx%d on %d threads, mode %d", m, n, k, nt, mode)
+						})
+					}
+				})
+			}
+		}
+	})
+}
+
 func TestSgemmPanics(t *testing.T) {
 	a := make([]float32, 6)
 	b := make([]float32, 6)
