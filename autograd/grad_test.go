@@ -94,6 +94,7 @@ func TestGradients(t *testing.T) {
 		{"Permute", ins(s(2, 3, 4)), func(in []*Var) *Var { return Permute(in[0], 2, 0, 1) }, GradCheckOptions{}},
 		{"Slice", ins(s(4, 5)), func(in []*Var) *Var { return Slice(in[0], 1, 1, 4) }, GradCheckOptions{}},
 		{"Concat", ins(s(2, 3), s(2, 2), s(2, 1)), func(in []*Var) *Var { return Concat(1, in[0], in[1], in[2]) }, GradCheckOptions{}},
+		{"Contiguous", ins(s(3, 4)), func(in []*Var) *Var { return Contiguous(Transpose(in[0], 0, 1)) }, GradCheckOptions{}},
 		{"Expand", ins(s(3, 1)), func(in []*Var) *Var { return Expand(in[0], 2, 3, 4) }, GradCheckOptions{}},
 		{"Embedding", ins(s(5, 3)), func(in []*Var) *Var { return Embedding(nil, in[0], []int{4, 0, 4, 2}, 2, 2) }, GradCheckOptions{}},
 		{"Sum", ins(s(3, 4)), func(in []*Var) *Var { return Scale(Sum(in[0]), 1) }, GradCheckOptions{}},
