@@ -975,4 +975,3 @@ func TestNaturalGaLoreLargeDampingIsGaLore(t *testing.T) {
 	assert.Less(t, lrMaxAbsDelta(values(a), values(b)), 1e-6)
 	assert.Greater(t, lrMaxAbsDelta(values(a), lrFlat(w0)), 1e-2)
 }
-
