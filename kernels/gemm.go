@@ -57,6 +57,12 @@ func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 // packed into nr-wide slivers shared by all threads, then each mc-tall block
 // of A is packed into mr-tall slivers (in a buffer of the thread that owns
 // it) and the tiles of the block are computed from the packed data.
+//
+// Products whose A and B fit in cache skip the packing (a transposed B is
+// still packed, as the tile reads rows of B), and products with one row or
+// one column of C are dot products or axpys. In every case the sum for one
+// element of C runs over k in increasing order, in kc slices, on one
+// thread, so the result does not depend on the number of threads.
 type gemmKernels struct {
 	mr, nr int // register tile: rows of op(A) and columns of op(B)
 	kc     int // depth of a k slice (the packed B sliver should stay in L1)

@@ -1,7 +1,8 @@
-// Command gemm generates kernels/gemm_amd64.s: the AVX2+FMA register tiles
-// of kiln's SGEMM. Run it through go generate in package kernels.
+// Command gemm generates kernels/gemm_amd64.s: the register tiles and
+// packing routines of kiln's SGEMM, for AVX2+FMA (6x16, this file) and for
+// AVX-512 (12x32, avx512.go). Run it through go generate in package kernels.
 //
-// Each kernel computes one tile of up to 6 rows and 16 columns,
+// Each AVX2 kernel computes one tile of up to 6 rows and 16 columns,
 //
 //	C[i][j] = alpha * sum_p A[i][p]*B[p][j] + beta*C[i][j]   (C not read if beta == 0)
 //
