@@ -13,8 +13,15 @@ test:
 	$(GO) test -count=1 $(PKGS)
 	$(GO) test -count=1 -tags purego $(PKGS)
 
+# Packages with concurrency (worker pool, kernels, the training loop) under
+# the race detector.
 test-race:
-	$(GO) test -race -count=1 ./kernels/... ./tensor/... ./autograd/...
+	$(GO) test -race -count=1 ./kernels/... ./tensor/... ./autograd/... ./train/...
+
+# The pure-Go path on a second architecture: arm64 under qemu-user
+# (Debian's qemu-user package).
+test-arm64:
+	GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./kernels/... ./tensor/... ./autograd/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./kernels/...

@@ -49,50 +49,6 @@ func walk2(a, b *Tensor, fn func(ia, sa, ib, sb, n int)) {
 	}
 }
 
-// walk3 is walk2 for three tensors of one shape.
-func walk3(a, b, c *Tensor, fn func(ia, sa, ib, sb, ic, sc, n int)) {
-	nd := len(a.shape)
-	if nd == 0 {
-		fn(a.offset, 0, b.offset, 0, c.offset, 0, 1)
-		return
-	}
-	for _, d := range a.shape {
-		if d == 0 {
-			return
-		}
-	}
-	n := a.shape[nd-1]
-	sa, sb, sc := a.strides[nd-1], b.strides[nd-1], c.strides[nd-1]
-	var idxBuf [8]int
-	var idx []int
-	if nd-1 > len(idxBuf) {
-		idx = make([]int, nd-1)
-	} else {
-		idx = idxBuf[:nd-1]
-	}
-	ia, ib, ic := a.offset, b.offset, c.offset
-	for {
-		fn(ia, sa, ib, sb, ic, sc, n)
-		k := nd - 2
-		for ; k >= 0; k-- {
-			idx[k]++
-			ia += a.strides[k]
-			ib += b.strides[k]
-			ic += c.strides[k]
-			if idx[k] < a.shape[k] {
-				break
-			}
-			ia -= a.strides[k] * a.shape[k]
-			ib -= b.strides[k] * b.shape[k]
-			ic -= c.strides[k] * c.shape[k]
-			idx[k] = 0
-		}
-		if k < 0 {
-			return
-		}
-	}
-}
-
 func forEach1(t *Tensor, fn func(i int)) {
 	walk2(t, t, func(ia, sa, _, _, n int) {
 		for j := 0; j < n; j++ {
