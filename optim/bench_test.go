@@ -76,6 +76,9 @@ func BenchmarkGradients(b *testing.B) {
 
 // A warm step allocates nothing, on tensors large enough to run in parallel.
 func TestStepDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
 	ps := gptParams(newRand(94), 128, 2, 64) // the MLP matrices span several blocks
 	randomGrads(newRand(95), ps, 1e-2)
 	for _, bm := range append(benchMakers[:len(benchMakers):len(benchMakers)],

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/kiln-ml/kiln/autograd"
 )
@@ -188,23 +189,33 @@ func sumAbsLoop(l *loop, lo, hi int) {
 
 // nonFiniteLoop marks the blocks that hold a non-finite element. An
 // exponent of all ones (NaN, ±Inf) carries into the sign bit when the
-// lowest exponent bit is added, so the test needs no branch.
+// lowest exponent bit is added, so the test needs no branch; it reads two
+// elements at a time as one 64-bit word.
 func nonFiniteLoop(l *loop, lo, hi int) {
-	const exp, one = 0x7f800000, 0x00800000
+	const exp, one = 0x7f800000_7f800000, 0x00800000_00800000
 	for s := lo; s < hi; s += grain {
 		x := l.g[s:min(s+grain, hi)]
-		var a0, a1, a2, a3 uint32
-		for len(x) >= 4 {
-			a0 |= math.Float32bits(x[0])&exp + one
-			a1 |= math.Float32bits(x[1])&exp + one
-			a2 |= math.Float32bits(x[2])&exp + one
-			a3 |= math.Float32bits(x[3])&exp + one
-			x = x[4:]
+		var acc0, acc1 uint64
+		if len(x) > 0 && uintptr(unsafe.Pointer(&x[0]))%8 != 0 {
+			acc0 |= uint64(math.Float32bits(x[0]))&exp + one // align the words
+			x = x[1:]
 		}
-		for _, v := range x {
-			a0 |= math.Float32bits(v)&exp + one
+		if len(x) >= 2 {
+			w := unsafe.Slice((*uint64)(unsafe.Pointer(&x[0])), len(x)/2)
+			for len(w) >= 2 {
+				acc0 |= w[0]&exp + one
+				acc1 |= w[1]&exp + one
+				w = w[2:]
+			}
+			for _, v := range w {
+				acc0 |= v&exp + one
+			}
 		}
-		l.out[s/grain] = float64((a0 | a1 | a2 | a3) >> 31)
+		if len(x)%2 == 1 {
+			acc0 |= uint64(math.Float32bits(x[len(x)-1]))&exp + one
+		}
+		acc := acc0 | acc1
+		l.out[s/grain] = float64((acc>>31)&1 | acc>>63)
 	}
 }
 

@@ -113,3 +113,32 @@ func TestCheckFinite(t *testing.T) {
 	assert.Equal(t, &NonFiniteError{Param: "small", Index: []int{1, 2}, Value: float32(math.Inf(1))}, nf)
 	assert.EqualError(t, nf, `optim: gradient of parameter "small" is +Inf at [1 2]`)
 }
+
+// Every position and kind of non-finite value is found, in slices of odd
+// and even lengths (the check reads pairs of elements).
+func TestNonFiniteEverywhere(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 64, grain + 1, 2*grain + 3} {
+		x := randomVec(61, n, 1e30) // large but finite
+		assert.Zero(t, gradReduceOne(x, nonFiniteLoop), "n=%d finite", n)
+		for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+			for _, i := range []int{0, n / 2, n - 1} {
+				old := x[i]
+				x[i] = bad
+				assert.NotZero(t, gradReduceOne(x, nonFiniteLoop), "n=%d %v at %d", n, bad, i)
+				x[i] = old
+			}
+		}
+		x[0] = math.MaxFloat32
+		x[n-1] = -math.MaxFloat32
+		assert.Zero(t, gradReduceOne(x, nonFiniteLoop), "n=%d extremes are finite", n)
+		if n > 2 {
+			// A slice that starts at an odd element.
+			y := x[1:]
+			y[len(y)-1] = float32(math.NaN())
+			assert.NotZero(t, gradReduceOne(y, nonFiniteLoop), "n=%d unaligned", n)
+			y[0] = float32(math.Inf(1))
+			y[len(y)-1] = 1
+			assert.NotZero(t, gradReduceOne(y, nonFiniteLoop), "n=%d unaligned", n)
+		}
+	}
+}
