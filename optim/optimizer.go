@@ -24,7 +24,8 @@ type Optimizer interface {
 	// applies; a schedule calls it before every Step. It panics on a
 	// negative or non-finite rate.
 	SetLR(lr float64)
-	// Params returns the parameters, in the order the optimizer was given.
+	// Params returns the parameters, in the order the optimizer was given
+	// (a new slice each call).
 	Params() []*autograd.Var
 	// Groups describes the parameter groups.
 	Groups() []GroupInfo

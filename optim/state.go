@@ -19,7 +19,8 @@ type StateDict struct {
 	Kind string
 	// LR is the base learning rate.
 	LR float64
-	// Tensors holds, for each parameter name, "<name>.step" (int64 scalar:
+	// Tensors holds, for each parameter name (its index, for a parameter
+	// without a name), "<name>.step" (int64 scalar:
 	// updates applied) and "<name>.<slot>" (float32, the parameter's shape)
 	// for each state buffer, with PyTorch's slot names: "exp_avg",
 	// "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer".
