@@ -23,8 +23,11 @@ test-race:
 test-arm64:
 	GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./kernels/... ./tensor/... ./autograd/...
 
+# One table per thread count: kernel, shape, GFLOP/s or GB/s per path, and
+# the ratio to the portable path. Package benchmarks: go test -bench . ./...
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./kernels/...
+	$(GO) run ./kernels/internal/benchtable -threads 1
+	$(GO) run ./kernels/internal/benchtable -threads 2
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
