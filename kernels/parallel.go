@@ -31,27 +31,99 @@ type rangeFunc func(lo, hi int)
 
 func (f rangeFunc) run(lo, hi int) { f(lo, hi) }
 
-type task struct {
-	r      ranger
-	lo, hi int
-	wg     *sync.WaitGroup
+// maxPoolWorkers bounds the helper goroutines: more than any machine will be
+// told to use; idle workers cost nothing.
+const maxPoolWorkers = 64
+
+// parallelCall is one parallelRange: its ranges are handed out from a
+// counter that both the helpers and the caller draw from, so the caller
+// never waits for a helper that has not started (on a busy machine it may
+// not get a core for milliseconds); it does the range itself instead.
+type parallelCall struct {
+	r        ranger
+	n, grain int
+	per      int // blocks per range
+	ranges   int
+	// ticket holds gen<<16 | ranges<<8 | next range: a helper reads only
+	// the ticket until it has taken a range, and one woken for an earlier
+	// use of this call (gen differs) takes nothing.
+	ticket atomic.Uint64
+	gen    uint64
+	done   chan struct{} // one send per range a helper ran
+}
+
+type wakeup struct {
+	call *parallelCall
+	gen  uint64
 }
 
 var (
 	poolOnce sync.Once
-	tasks    chan task
-	wgPool   = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+	wakeups  chan wakeup
+
+	// Idle calls, kept (not in a sync.Pool, which the GC empties) so that
+	// starting parallel work never allocates once warm.
+	callsMu sync.Mutex
+	calls   []*parallelCall
 )
 
+func getCall() *parallelCall {
+	callsMu.Lock()
+	defer callsMu.Unlock()
+	if n := len(calls); n > 0 {
+		c := calls[n-1]
+		calls = calls[:n-1]
+		return c
+	}
+	return &parallelCall{done: make(chan struct{}, maxPoolWorkers)}
+}
+
+func putCall(c *parallelCall) {
+	c.r = nil
+	callsMu.Lock()
+	calls = append(calls, c)
+	callsMu.Unlock()
+}
+
 func startPool() {
-	tasks = make(chan task, 256)
-	for i := 0; i < 64; i++ { // more than any machine will be told to use; idle workers cost nothing
+	wakeups = make(chan wakeup, 4*maxPoolWorkers)
+	for i := 0; i < maxPoolWorkers; i++ {
 		go func() {
-			for t := range tasks {
-				t.r.run(t.lo, t.hi)
-				t.wg.Done()
+			for w := range wakeups {
+				w.call.help(w.gen)
 			}
 		}()
+	}
+}
+
+// take claims the next range of generation gen, or returns -1.
+func (c *parallelCall) take(gen uint64) int {
+	for {
+		t := c.ticket.Load()
+		next, ranges := int(t&0xff), int(t>>8&0xff)
+		if t>>16 != gen || next >= ranges {
+			return -1
+		}
+		if c.ticket.CompareAndSwap(t, t+1) {
+			return next
+		}
+	}
+}
+
+func (c *parallelCall) runRange(i int) {
+	lo := i * c.per * c.grain
+	c.r.run(lo, min(lo+c.per*c.grain, c.n))
+}
+
+// help runs ranges for a helper until none are left.
+func (c *parallelCall) help(gen uint64) {
+	for {
+		i := c.take(gen)
+		if i < 0 {
+			return
+		}
+		c.runRange(i)
+		c.done <- struct{}{}
 	}
 }
 
@@ -63,9 +135,9 @@ func parallelFor(n, grain int, fn func(lo, hi int)) {
 	parallelRange(Threads(), n, grain, rangeFunc(fn))
 }
 
-// parallelRange is parallelFor for at most nt threads and a ranger. Each call
-// of r.run is on its own thread and gets a contiguous run of whole blocks;
-// there are at most nt calls.
+// parallelRange is parallelFor for at most nt threads and a ranger. There are
+// at most nt calls of r.run, on ranges of whole blocks, each call on one
+// thread at a time.
 func parallelRange(nt, n, grain int, r ranger) {
 	if n <= 0 {
 		return
@@ -78,24 +150,33 @@ func parallelRange(nt, n, grain int, r ranger) {
 		r.run(0, n)
 		return
 	}
-	if nt > blocks {
-		nt = blocks
-	}
+	nt = min(nt, blocks, maxPoolWorkers)
 	poolOnce.Do(startPool)
-	// Give each thread a contiguous run of whole blocks.
-	wg := wgPool.Get().(*sync.WaitGroup)
-	per := (blocks + nt - 1) / nt
-	firstHi := min(per*grain, n)
-	for t := 1; t < nt; t++ {
-		lo := t * per * grain
-		hi := min((t+1)*per*grain, n)
-		if lo >= hi {
+	c := getCall()
+	c.r, c.n, c.grain = r, n, grain
+	c.per = (blocks + nt - 1) / nt
+	c.ranges = (blocks + c.per - 1) / c.per
+	c.gen = (c.gen + 1) & (1<<48 - 1)
+	c.ticket.Store(c.gen<<16 | uint64(c.ranges)<<8 | 1) // range 0 is the caller's
+	for i := 1; i < c.ranges; i++ {
+		select {
+		case wakeups <- wakeup{c, c.gen}:
+		default: // every helper is busy: the caller does the rest
+		}
+	}
+	c.runRange(0)
+	mine := 1
+	for {
+		i := c.take(c.gen)
+		if i < 0 {
 			break
 		}
-		wg.Add(1)
-		tasks <- task{r: r, lo: lo, hi: hi, wg: wg}
+		c.runRange(i)
+		mine++
 	}
-	r.run(0, firstHi)
-	wg.Wait()
-	wgPool.Put(wg)
+	// Every range is taken; wait for those the helpers are running.
+	for ; mine < c.ranges; mine++ {
+		<-c.done
+	}
+	putCall(c)
 }
