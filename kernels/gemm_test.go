@@ -260,8 +260,9 @@ func TestSgemmBlockingEdges(t *testing.T) {
 }
 
 // TestSgemmAlphaBetaAndLeadingDimensions covers the scalars (including
-// beta == 0 over NaN and alpha == 0) and leading dimensions wider than the
-// matrices, with the padding checked to be left alone.
+// beta == 0 over NaN, and beta applied once when k spans several slices) and
+// leading dimensions wider than the matrices, with the padding checked to be
+// left alone.
 func TestSgemmAlphaBetaAndLeadingDimensions(t *testing.T) {
 	gemmEachPath(t, func(t *testing.T, g *gemmKernels) {
 		r := rand.New(rand.NewPCG(3, 4))
