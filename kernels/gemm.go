@@ -88,9 +88,10 @@ type gemmKernels struct {
 
 const (
 	// gemmMinUnits is how many work units the driver aims for in each k
-	// slice, so that two or more threads stay busy on products with few
-	// row blocks. It shapes only the split of work, never the arithmetic.
-	gemmMinUnits = 8
+	// slice, so that threads finish together (with U units, two threads
+	// lose at most 1/U) even on products with few row blocks. It shapes
+	// only the split of work, never the arithmetic.
+	gemmMinUnits = 24
 	// gemmPackGroup is how many B slivers a thread packs at a time.
 	gemmPackGroup = 4
 	// gemmParallelFlops is the size of product below which Sgemm stays on the
