@@ -295,6 +295,8 @@ func baseInfo(c Core) (string, decayRule) {
 	return fmt.Sprintf("%T", c), decayAfterUpdate
 }
 
+var _ Optimizer = (*LowRank)(nil)
+
 // NewLowRank returns the low-rank optimizer of the given kind ("galore",
 // "natural-galore" or "fira", see LowRankKinds) over params: the constructor
 // a command line with --optimizer, --rank, --update-gap and --galore-scale
@@ -376,7 +378,7 @@ func (cfg LowRankConfig) resolve(kind string) (LowRankConfig, lowrank.ProjType, 
 		cfg.Damping = orDefault(cfg.Damping, DefaultNaturalDamping)
 	} else {
 		if cfg.History != 0 || cfg.Damping != 0 {
-			add(fmt.Errorf("History (%d) and Damping (%v) are Natural GaLore settings; %s does not use them", cfg.History, cfg.Damping, kind))
+			add(fmt.Errorf("the Natural GaLore settings History (%d) and Damping (%v) must be zero for %s, which does not use them", cfg.History, cfg.Damping, kind))
 		}
 	}
 	if kind == KindFira {
@@ -388,7 +390,7 @@ func (cfg LowRankConfig) resolve(kind string) (LowRankConfig, lowrank.ProjType, 
 			add(errors.New(`projection "full" leaves Fira no unprojected dimension to scale the residual along; want std, reverse_std, left or right`))
 		}
 	} else if cfg.Gamma != 0 || cfg.MatrixScaling || cfg.PaperResidual {
-		add(fmt.Errorf("Gamma, MatrixScaling and PaperResidual are Fira settings; %s does not use them", kind))
+		add(fmt.Errorf("the Fira settings Gamma, MatrixScaling and PaperResidual must be zero for %s, which does not use them", kind))
 	}
 	return cfg, pt, errors.Join(errs...)
 }
@@ -521,9 +523,10 @@ func (o *LowRank) Projections() []Projection {
 // Step updates every parameter that has a gradient. If a gradient holds a
 // NaN or an infinity, nothing changes and the error wraps
 // lowrank.ErrNotFinite and a *NonFiniteError. Any other error (a
-// decomposition that fails on finite input, which does not happen in
-// practice) is returned as soon as it occurs, with the parameters before the
-// failing one already updated.
+// decomposition or a Natural GaLore solve that fails on finite input, which
+// does not happen in practice) is returned as soon as it occurs: the
+// parameters before the failing one are then already updated, and the
+// failing one's projector has advanced.
 func (o *LowRank) Step() error {
 	for i := range o.slots {
 		s := &o.slots[i]
