@@ -417,7 +417,6 @@ func newLowRank(kind, op string, params []*autograd.Var, cfg LowRankConfig, grou
 	for _, s := range o.names {
 		o.roles = append(o.roles, roleOf(s))
 	}
-	var rcfg *lowrank.RandomizedConfig
 	var maxFull, maxLow, maxDim, maxRank, maxP, maxQ int
 	var errs []error
 	for i := range o.slots {
@@ -428,7 +427,7 @@ func newLowRank(kind, op string, params []*autograd.Var, cfg LowRankConfig, grou
 			continue
 		}
 		if len(shape) != 2 {
-			errs = append(errs, fmt.Errorf("parameter %q of shape %v is selected for projection, but only matrices (2-D) can be projected; exclude it from Target", s.key, shape))
+			errs = append(errs, notMatrix(s.key, shape))
 			continue
 		}
 		m, n := shape[0], shape[1]
@@ -438,8 +437,7 @@ func newLowRank(kind, op string, params []*autograd.Var, cfg LowRankConfig, grou
 			h := fnv.New64a()
 			h.Write([]byte(s.key))
 			rc.Seed = cfg.Seed ^ h.Sum64()
-			rcfg = &rc
-			pc.Randomized = rcfg
+			pc.Randomized = &rc
 		}
 		proj, err := lowrank.NewProjector(m, n, pc)
 		if err != nil {
@@ -492,6 +490,11 @@ func newLowRank(kind, op string, params []*autograd.Var, cfg LowRankConfig, grou
 		w.tmp = make([]float32, maxLow)
 	}
 	return o, nil
+}
+
+// notMatrix is the error for a target that is not a matrix.
+func notMatrix(name string, shape []int) error {
+	return fmt.Errorf("parameter %q of shape %v is selected for projection, but only matrices (2-D) can be projected; exclude it from Target", name, shape)
 }
 
 // Kind returns "galore", "natural-galore" or "fira".

@@ -271,9 +271,12 @@ func LowRankStateBytes(kind string, params []*autograd.Var, cfg LowRankConfig) (
 	for _, p := range params {
 		total += 8
 		shape := p.Shape()
-		if !cfg.Target(p) || len(shape) != 2 {
+		if !cfg.Target(p) {
 			total += 4 * b * int64(p.Value().Size())
 			continue
+		}
+		if len(shape) != 2 {
+			return 0, fmt.Errorf("optim.LowRankStateBytes: %w", notMatrix(p.Name(), shape))
 		}
 		m, n := int64(shape[0]), int64(shape[1])
 		r := min(int64(cfg.Rank), m, n)

@@ -728,6 +728,8 @@ func TestLowRankStateBytesErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown kind "galor"`)
 	_, err = LowRankStateBytes(KindFira, ps, LowRankConfig{Projection: "full"})
 	assert.ErrorContains(t, err, `projection "full" leaves Fira`)
+	_, err = LowRankStateBytes(KindGaLore, ps, LowRankConfig{Target: AllParams})
+	assert.ErrorContains(t, err, "only matrices (2-D) can be projected")
 }
 
 // With gradients whose singular vectors are the coordinate axes, a refresh
