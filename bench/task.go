@@ -23,7 +23,8 @@ type Task interface {
 	// LR returns the centre of the learning-rate sweep of an optimizer on
 	// this task: the sweep is LR·2^k around it.
 	LR(optimizer string) float64
-	// Rank is the default rank of the low-rank optimizers on this task.
+	// Rank is the default rank of the low-rank optimizers on this task: a
+	// quarter of the smaller side of its smallest projected matrix.
 	Rank() int
 	// LowRankTarget selects the matrices the low-rank optimizers project;
 	// nil means optim.DefaultLowRankTarget (attention and MLP weights).

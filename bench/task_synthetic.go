@@ -120,7 +120,7 @@ func (t *mlpTask) LR(optimizer string) float64 {
 	return lrCentre(optimizer, lrCentres{adamw: 8e-3, sgd: 0.05, lowRank: 1.6e-2})
 }
 
-func (t *mlpTask) Rank() int { return t.hidden / 4 }
+func (t *mlpTask) Rank() int { return t.in / 4 }
 
 func (t *mlpTask) LowRankTarget() func(*autograd.Var) bool { return nil }
 
