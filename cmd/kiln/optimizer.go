@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/kiln-ml/kiln/autograd"
 	"github.com/kiln-ml/kiln/optim"
@@ -12,7 +13,7 @@ import (
 )
 
 var (
-	optimizerNames = optim.Names()
+	optimizerNames = append(optim.Names(), optim.LowRankKinds()...)
 	scheduleNames  = append(optim.ScheduleNames(), "autolrs")
 )
 
@@ -23,12 +24,21 @@ type optimizerFlags struct {
 	floor         float64
 	lrMin, lrMax  float64
 	autolrsStage  int
+	rank, gap     int
+	scale         float64
+	projection    string
+	randomized    bool
 }
 
 func (o *optimizerFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.skipNonFinite, "skip-nonfinite", false, "skip steps whose gradients are not finite instead of stopping")
 	fs.StringVar(&o.refineFrom, "refine-from", "", "metrics.jsonl of a previous run whose gradient norms shape --schedule refined (default: the one in --out)")
 	fs.Float64Var(&o.floor, "lr-floor", 0, "final learning rate as a fraction of the peak (cosine, linear, wsd)")
+	fs.IntVar(&o.rank, "rank", 32, "galore, natural-galore, fira: rank of the gradient projection")
+	fs.IntVar(&o.gap, "update-gap", 200, "galore, natural-galore, fira: steps between projector refreshes")
+	fs.Float64Var(&o.scale, "galore-scale", 0.25, "galore, natural-galore, fira: scale alpha of the projected update")
+	fs.StringVar(&o.projection, "projection", "std", "galore, natural-galore, fira: projection type (std, reverse_std, left, right, full)")
+	fs.BoolVar(&o.randomized, "randomized-svd", false, "galore, natural-galore, fira: refresh projectors with a randomized SVD")
 	fs.Float64Var(&o.lrMin, "lr-min", 1e-4, "autolrs: lowest learning rate searched")
 	fs.Float64Var(&o.lrMax, "lr-max", 1e-2, "autolrs: highest learning rate searched")
 	fs.IntVar(&o.autolrsStage, "autolrs-stage", 0, "autolrs: steps of the first stage, doubling per stage (default steps/8); probes take as many again")
@@ -45,7 +55,16 @@ func (o *optimizerFlags) autoLRS(steps int, seed uint64) *autolrs.Config {
 
 // build makes the named optimizer over params.
 func (o *optimizerFlags) build(name string, params []*autograd.Var, lr, wd float64) (optim.Optimizer, error) {
-	opt, err := optim.New(name, params, lr, wd)
+	var opt optim.Optimizer
+	var err error
+	if slices.Contains(optim.LowRankKinds(), name) {
+		opt, err = optim.NewLowRank(name, params, optim.LowRankConfig{
+			LR: lr, WeightDecay: wd, Rank: o.rank, UpdateGap: o.gap, Scale: o.scale,
+			Projection: o.projection, RandomizedSVD: o.randomized,
+		})
+	} else {
+		opt, err = optim.New(name, params, lr, wd)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--optimizer %s: %w", name, err)
 	}
