@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kiln-ml/kiln/internal/testhook"
 )
 
 // maxHeaderSize bounds the JSON header, as in the reference implementation.
@@ -87,7 +89,7 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(testhook.FileWriter(path, f), 1<<20)
 	if err = write(bw); err != nil {
 		return fmt.Errorf("safetensors: writing %s: %w", path, err)
 	}
