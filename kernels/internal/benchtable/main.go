@@ -136,6 +136,7 @@ func main() {
 			row += fmt.Sprintf("%.1fx\t", best/generic)
 		}
 		fmt.Fprintln(tw, row)
-		tw.Flush()
+		fmt.Fprintf(os.Stderr, "measured %s %s\n", b.name, b.shape)
 	}
+	tw.Flush()
 }
