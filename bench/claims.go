@@ -232,9 +232,9 @@ func evaluateClaims(rep *Report) []Claim {
 			add(Claim{
 				ID: "refined", Claim: "Refining linear decay with the gradient norms of a previous run improves on it",
 				Source: "When, Why and How Much? Adaptive Learning Rate Scheduling by Refinement",
-				Measured: fmt.Sprintf("%s: val %s (refined) vs %s (linear), both at lr %s, diff %s",
-					opt, fmtStat(ref.FinalVal), fmtStat(lin.FinalVal), fmtLR(lin.LR), c),
-				Rule:    "refined < linear (diff ± 2 SE below 0), same rate and seeds",
+				Measured: fmt.Sprintf("%s: val %s (refined, lr %s) vs %s (linear, lr %s), diff %s",
+					opt, fmtStat(ref.FinalVal), fmtLR(ref.LR), fmtStat(lin.FinalVal), fmtLR(lin.LR), c),
+				Rule:    "refined < linear (diff ± 2 SE below 0), each at its best rate; a refined run follows the gradient norms of the linear run of its rate and seed",
 				Verdict: c.Better(),
 			})
 		}

@@ -83,8 +83,8 @@ func (r *Report) Markdown(o MarkdownOptions) string {
 	b.WriteString("\n## Results\n\n")
 	fmt.Fprintf(&b, "Each row is at the best learning rate of its sweep (lowest mean final validation loss over seeds; "+
 		"a rate marked * is at an end of the sweep). Losses are mean ± sd over seeds %s: the training loss averaged over the "+
-		"last 10%% of steps, the validation loss at the end. Refined runs use linear decay's best rate; AutoLRS searches its own "+
-		"(the last stage's rate per seed is shown). Time is the median wall time of a training step, averaged over seeds; state is "+
+		"last 10%% of steps, the validation loss at the end. A refined run is built from the linear-decay run of the same rate and seed; AutoLRS "+
+		"searches its own rate (the last stage's rate per seed is shown). Time is the median wall time of a training step, averaged over seeds; state is "+
 		"the optimizer's state; peak heap is the most heap in use during a run (sampled after every step, garbage included) and live heap "+
 		"the most in use after a collection (after the first step and at the end), both above the heap before the run.\n\n", fmtSeeds(r.Seeds))
 	for _, t := range r.Tasks {

@@ -18,23 +18,17 @@ func OptimizerNames() []string {
 // isLowRank reports whether name is GaLore, Natural GaLore or Fira.
 func isLowRank(name string) bool { return slices.Contains(optim.LowRankKinds(), name) }
 
-// lrCentres are a task's sweep centres: Lion's is AdamW's divided by 4 (its
-// paper advises 3-10x smaller); the low-rank optimizers have their own,
-// since α = 0.25 shrinks their projected updates.
-type lrCentres struct {
-	adamw, sgd, lowRank float64
-}
+// lrCentres are a task's sweep centres, one per optimizer, chosen from
+// pilot sweeps of 5 rates so that the best rate of a 3-rate sweep usually
+// lies inside it.
+type lrCentres map[string]float64
 
-func lrCentre(optimizer string, c lrCentres) float64 {
-	switch {
-	case optimizer == "sgd":
-		return c.sgd
-	case optimizer == "lion":
-		return c.adamw / 4
-	case isLowRank(optimizer):
-		return c.lowRank
+// centre returns the centre for optimizer, or AdamW's for one not listed.
+func (c lrCentres) centre(optimizer string) float64 {
+	if v, ok := c[optimizer]; ok {
+		return v
 	}
-	return c.adamw
+	return c["adamw"]
 }
 
 // Sweep returns n learning rates centred on centre, a factor of 2 apart

@@ -162,7 +162,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 		if ref := firstRow(r, t.Name, append([]string{"adamw"}, OptimizerNames()...), []string{"cosine", "linear", "refined"}); ref != nil {
 			sched := ref.Schedule
 			var byStep, byTime []Band
-			var t0 float64 = math.Inf(1)
+			t0 := math.Inf(1)
 			for _, row := range r.Rows {
 				if row.Task != t.Name || row.Schedule != sched {
 					continue

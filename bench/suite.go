@@ -12,8 +12,8 @@ import (
 
 // ScheduleNames lists the schedules the suite compares: cosine and linear
 // decay (each with 10% linear warm-up, decaying to 0), the refined schedule
-// built from the gradient norms of the same seed's linear-decay run at its
-// best learning rate, and AutoLRS.
+// built from the gradient norms of the linear-decay run of the same rate
+// and seed, and AutoLRS.
 func ScheduleNames() []string { return []string{"cosine", "linear", "refined", "autolrs"} }
 
 // Config selects a suite's tasks, optimizers, schedules, seeds and budget.
@@ -162,7 +162,7 @@ func (s *Suite) sweepSchedules() []string {
 
 // Count returns the number of runs the suite plans and their total steps.
 func (s *Suite) Count() (runs, steps int) {
-	per := s.cfg.Sweep*len(s.sweepSchedules()) + btoi(s.has("refined")) + btoi(s.has("autolrs"))
+	per := s.cfg.Sweep*(len(s.sweepSchedules())+btoi(s.has("refined"))) + btoi(s.has("autolrs"))
 	for _, t := range s.tasks {
 		n := per * len(s.cfg.Optimizers) * len(s.cfg.Seeds)
 		runs += n
@@ -192,44 +192,42 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		for _, o := range s.cfg.Optimizers {
 			optS := optimizerSettings(o, t, b, s.cfg.Rank, s.cfg.WeightDecay)
 			sweep := Sweep(t.LR(o), s.cfg.Sweep)
-			linear := map[float64]map[uint64]*Result{}
 			for _, lr := range sweep {
-				linear[lr] = map[uint64]*Result{}
 				for _, seed := range s.cfg.Seeds {
+					spec := RunSpec{t.Name(), o, "", lr, seed}
+					var linear *Result
 					for _, sc := range s.sweepSchedules() {
-						sched := ScheduleSettings{Name: sc, Warmup: b.Warmup}
+						spec.Schedule = sc
 						r, err := x.run(ctx, &runPlan{task: t, settings: Settings{
-							Version: FormatVersion, Spec: RunSpec{t.Name(), o, sc, lr, seed},
-							Task: t.Settings(), Budget: b, Optimizer: optS, Schedule: sched,
+							Version: FormatVersion, Spec: spec, Task: t.Settings(), Budget: b, Optimizer: optS,
+							Schedule: ScheduleSettings{Name: sc, Warmup: b.Warmup},
 						}})
 						if err != nil {
-							return s.partial(results), err
+							return s.report(results), err
 						}
 						if sc == "linear" {
-							linear[lr][seed] = r
+							linear = r
 						}
 						if s.has(sc) {
 							results = append(results, r)
 						}
 					}
-				}
-			}
-			if s.has("refined") {
-				best := bestLR(sweep, func(lr float64) []*Result { return mapValues(linear[lr]) })
-				for _, seed := range s.cfg.Seeds {
-					from := linear[best][seed]
-					sched := ScheduleSettings{Name: "refined", From: from.Key, Power: normPower(o)}
-					norms := from.GradNorm
-					if sched.Power == 1 {
-						norms = from.GradNormL1
+					if !s.has("refined") {
+						continue
 					}
-					plan := &runPlan{task: t, settings: Settings{
-						Version: FormatVersion, Spec: RunSpec{t.Name(), o, "refined", best, seed},
-						Task: t.Settings(), Budget: b, Optimizer: optS, Schedule: sched,
-					}, norms: refinableNorms(norms, b.Steps)}
-					r, err := x.run(ctx, plan)
+					// The refined schedule of this rate and seed, from the
+					// gradient norms of the linear-decay run just made.
+					spec.Schedule = "refined"
+					sched := ScheduleSettings{Name: "refined", From: linear.Key, Power: normPower(o)}
+					norms := linear.GradNorm
+					if sched.Power == 1 {
+						norms = linear.GradNormL1
+					}
+					r, err := x.run(ctx, &runPlan{task: t, settings: Settings{
+						Version: FormatVersion, Spec: spec, Task: t.Settings(), Budget: b, Optimizer: optS, Schedule: sched,
+					}, norms: refinableNorms(norms, b.Steps)})
 					if err != nil {
-						return s.partial(results), err
+						return s.report(results), err
 					}
 					results = append(results, r)
 				}
@@ -248,7 +246,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 						Task: t.Settings(), Budget: b, Optimizer: optS, Schedule: sched,
 					}})
 					if err != nil {
-						return s.partial(results), err
+						return s.report(results), err
 					}
 					results = append(results, r)
 				}
@@ -257,9 +255,6 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 	}
 	return s.report(results), nil
 }
-
-// partial returns the report of the runs finished so far.
-func (s *Suite) partial(results []*Result) *Report { return s.report(results) }
 
 func (s *Suite) report(results []*Result) *Report {
 	var infos []TaskInfo
@@ -281,14 +276,6 @@ func refinableNorms(norms []float64, steps int) []float64 {
 			last = norms[i]
 		}
 		out[i] = last
-	}
-	return out
-}
-
-func mapValues(m map[uint64]*Result) []*Result {
-	var out []*Result
-	for _, r := range m {
-		out = append(out, r)
 	}
 	return out
 }

@@ -80,8 +80,7 @@ type SweepPoint struct {
 
 // Row is one (task, optimizer, schedule) of a report, at the best learning
 // rate of its sweep: the one with the lowest mean final validation loss over
-// seeds. Refined runs use the best rate of linear decay; AutoLRS chooses its
-// own (LR is 0).
+// seeds. AutoLRS chooses its own rate (LR is 0).
 type Row struct {
 	Task      string  `json:"task"`
 	Optimizer string  `json:"optimizer"`

@@ -21,7 +21,8 @@ type Task interface {
 	// step count multiplied by scale.
 	Budget(scale float64) Budget
 	// LR returns the centre of the learning-rate sweep of an optimizer on
-	// this task: the sweep is LR·2^k around it.
+	// this task: the sweep is LR·2^k around it, and AutoLRS searches
+	// [LR/8, 8·LR].
 	LR(optimizer string) float64
 	// Rank is the default rank of the low-rank optimizers on this task: a
 	// quarter of the smaller side of its smallest projected matrix.
@@ -112,13 +113,13 @@ func NewTasks(names []string, opts TaskOptions) ([]Task, error) {
 			t = newMLPTask()
 		case "logreg-iso":
 			t = newLogRegTask(n, "logistic regression, isotropic features", 32, 4, 1, false,
-				lrCentres{adamw: 0.02, sgd: 0.25, lowRank: 0.15})
+				lrCentres{"sgd": 0.125, "adamw": 0.02, "lion": 0.005, "galore": 0.15, "natural-galore": 0.3, "fira": 0.04})
 		case "logreg-ill":
 			t = newLogRegTask(n, "logistic regression, axis-aligned ill-conditioned features (condition number 100)", 64, 8, 100, false,
-				lrCentres{adamw: 0.08, sgd: 1, lowRank: 0.3})
+				lrCentres{"sgd": 1, "adamw": 0.08, "lion": 0.02, "galore": 0.6, "natural-galore": 0.6, "fira": 0.15})
 		case "logreg-rot":
 			t = newLogRegTask(n, "logistic regression, rotated ill-conditioned features (condition number 100)", 64, 8, 100, true,
-				lrCentres{adamw: 0.1, sgd: 1, lowRank: 0.6})
+				lrCentres{"sgd": 1, "adamw": 0.2, "lion": 0.025, "galore": 0.6, "natural-galore": 0.6, "fira": 0.3})
 		default:
 			return nil, fmt.Errorf("bench: unknown task %q (want one of %s, logreg or all)", n, strings.Join(TaskNames(), ", "))
 		}

@@ -58,7 +58,7 @@ func (t *gptTask) Budget(scale float64) Budget { return scaled(t.steps, scale, 1
 // larger rates; the low-rank optimizers scale their projected updates by
 // α = 0.25 and so sit above AdamW, as in their papers (0.01 vs 0.001).
 func (t *gptTask) LR(optimizer string) float64 {
-	return lrCentre(optimizer, lrCentres{adamw: 2e-3, sgd: 0.2, lowRank: 3.2e-2})
+	return lrCentres{"sgd": 0.2, "adamw": 2e-3, "lion": 5e-4, "galore": 6.4e-2, "natural-galore": 3.2e-2, "fira": 1.6e-2}.centre(optimizer)
 }
 
 func (t *gptTask) Rank() int { return t.model.Dim / 4 }

@@ -117,7 +117,7 @@ func (t *mlpTask) Description() string {
 func (t *mlpTask) Budget(scale float64) Budget { return scaled(t.steps, scale, 10, 0) }
 
 func (t *mlpTask) LR(optimizer string) float64 {
-	return lrCentre(optimizer, lrCentres{adamw: 8e-3, sgd: 0.05, lowRank: 1.6e-2})
+	return lrCentres{"sgd": 0.05, "adamw": 8e-3, "lion": 1e-3, "galore": 1.6e-2, "natural-galore": 1.6e-2, "fira": 1.6e-2}.centre(optimizer)
 }
 
 func (t *mlpTask) Rank() int { return t.in / 4 }
@@ -229,7 +229,7 @@ func (t *logRegTask) Description() string {
 func (t *logRegTask) Budget(scale float64) Budget { return scaled(t.steps, scale, 10, 0) }
 
 func (t *logRegTask) LR(optimizer string) float64 {
-	return lrCentre(optimizer, t.lrs)
+	return t.lrs.centre(optimizer)
 }
 
 func (t *logRegTask) Rank() int { return max(1, t.classes/4) }
