@@ -48,6 +48,3 @@ func (v *Var) accumulateReduced(g *tensor.Tensor, adopt bool) {
 	}
 	tensor.SumTo(buf, g)
 }
-
-// shapeOf returns a copy of a shape, for ops that keep it past the call.
-func shapeOf(x *tensor.Tensor) []int { return append([]int(nil), x.Shape()...) }
