@@ -45,9 +45,6 @@ var (
 	active = &genericImpl
 )
 
-// register adds a path; called from init functions of architecture files.
-func register(p *impl) { impls[p.name] = p }
-
 func init() {
 	best := "generic"
 	for name, p := range impls {

@@ -17,3 +17,7 @@ func registerAVX2() bool {
 	register(&p)
 	return true
 }
+
+// register adds a path; architecture files call it during package
+// initialisation.
+func register(p *impl) { impls[p.name] = p }
