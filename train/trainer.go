@@ -199,6 +199,14 @@ func (t *Trainer) Resume(path string) error {
 			return fmt.Errorf("train: checkpoint %s has no state for %s: it was written by a different kind of run", path, name)
 		}
 	}
+	tokens, err := metaCount(c, "tokens", math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	skipped, err := metaCount(c, "skipped", int64(c.Step))
+	if err != nil {
+		return err
+	}
 	if err := c.LoadParams(t.params); err != nil {
 		return err
 	}
@@ -208,13 +216,22 @@ func (t *Trainer) Resume(path string) error {
 		}
 	}
 	t.step = c.Step
-	if v, err := strconv.ParseInt(c.Meta["tokens"], 10, 64); err == nil {
-		t.tokens = v
-	}
-	if v, err := strconv.Atoi(c.Meta["skipped"]); err == nil {
-		t.skipped = v
-	}
+	t.tokens, t.skipped = tokens, int(skipped)
 	return nil
+}
+
+// metaCount reads a counter from a checkpoint's metadata: 0 when absent
+// (a checkpoint written by another program), else an integer in [0, limit].
+func metaCount(c *CheckpointFile, key string, limit int64) (int64, error) {
+	s, ok := c.Meta[key]
+	if !ok {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > limit {
+		return 0, fmt.Errorf("train: checkpoint %s: %s count %q is not an integer in [0, %d]", c.Path, key, s, limit)
+	}
+	return v, nil
 }
 
 // SaveCheckpoint writes the run's state to path atomically.
