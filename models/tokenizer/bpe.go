@@ -182,7 +182,8 @@ func (t *BPE) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes a tokenizer written by MarshalJSON, checking that
-// every merge joins tokens that exist before it.
+// every merge joins tokens that exist before it into a token no longer than
+// a chunk of text (64 bytes), as training makes them.
 func (t *BPE) UnmarshalJSON(b []byte) error {
 	var f bpeFile
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -192,6 +193,13 @@ func (t *BPE) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("tokenizer: decoding BPE: type %q; expected \"bpe\"", f.Type)
 	}
 	seen := make(map[[2]int]bool, len(f.Merges))
+	// Token lengths, checked before any token is built: each merge may
+	// double the longest token, so a short file could otherwise describe
+	// tokens of terabytes.
+	lens := make([]int, 256, 256+len(f.Merges))
+	for i := range lens {
+		lens[i] = 1
+	}
 	for i, m := range f.Merges {
 		if m[0] < 0 || m[1] < 0 || m[0] >= 256+i || m[1] >= 256+i {
 			return fmt.Errorf("tokenizer: decoding BPE: merge %d joins %v; expected ids below %d", i, m, 256+i)
@@ -200,6 +208,11 @@ func (t *BPE) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("tokenizer: decoding BPE: merge %d repeats the pair %v", i, m)
 		}
 		seen[m] = true
+		n := lens[m[0]] + lens[m[1]]
+		if n > maxChunk {
+			return fmt.Errorf("tokenizer: decoding BPE: merge %d joins %v into a token of %d bytes; expected at most %d (no chunk of text is longer)", i, m, n, maxChunk)
+		}
+		lens = append(lens, n)
 	}
 	*t = *newBPE(f.Merges)
 	return nil
