@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/kiln-ml/kiln/autograd"
 	"github.com/kiln-ml/kiln/kernels"
@@ -14,12 +15,11 @@ import (
 // token per row per call, with a key/value cache per row: the same
 // computation as gpt.Session (evaluation mode), but with the linear layers
 // as matrix products over all rows, which is several times faster than one
-// session per row on small models. All rows sit at the same position.
+// session per row on small models. Each row has its own position.
 type batchSession struct {
 	m      *gpt.Model
 	rows   int
 	maxLen int
-	pos    int
 	k, v   [][]float32 // per layer [rows, maxLen, dim]
 	x, h   []float32   // [rows, dim]
 	qkv    []float32   // [rows, 3*dim]
@@ -72,28 +72,27 @@ func linearRows(out, in []float32, rows int, w, b *autograd.Var) {
 // attnGrain is the number of rows per parallel block of attention.
 const attnGrain = 4
 
-// next feeds ids[r] to row r at the current position and returns the
-// logits [rows, vocab] of the next tokens; the slice is reused.
-func (s *batchSession) next(ids []int) []float32 {
+// next feeds ids[r] to row r at position pos[r], attending to the row's
+// cached positions before it, and returns the logits [rows, vocab] of the
+// next tokens; the slice is reused.
+func (s *batchSession) next(ids, pos []int) []float32 {
 	m, c := s.m, s.m.Config
-	if len(ids) != s.rows {
-		panic(fmt.Sprintf("align.batchSession.next: %d ids for %d rows", len(ids), s.rows))
-	}
-	if s.pos >= s.maxLen {
-		panic(fmt.Sprintf("align.batchSession.next: position %d is past the %d cached positions", s.pos, s.maxLen))
+	if len(ids) != s.rows || len(pos) != s.rows {
+		panic(fmt.Sprintf("align.batchSession.next: %d ids and %d positions for %d rows", len(ids), len(pos), s.rows))
 	}
 	C, H, R, L := c.Dim, c.Heads, s.rows, s.maxLen
 	D := C / H
-	pos := s.pos
 	tok, posE := values32(m.Tok.Weight), values32(m.Pos.Weight)
 	for r, id := range ids {
 		if id < 0 || id >= c.Vocab {
 			panic(fmt.Sprintf("align.batchSession.next: token %d outside the vocabulary [0, %d)", id, c.Vocab))
 		}
-		kernels.Add(s.x[r*C:(r+1)*C], tok[id*C:(id+1)*C], posE[pos*C:(pos+1)*C])
+		if pos[r] < 0 || pos[r] >= L {
+			panic(fmt.Sprintf("align.batchSession.next: position %d outside the %d cached positions", pos[r], L))
+		}
+		kernels.Add(s.x[r*C:(r+1)*C], tok[id*C:(id+1)*C], posE[pos[r]*C:(pos[r]+1)*C])
 	}
 	scale := float32(1 / math.Sqrt(float64(D)))
-	n := pos + 1
 	for l, b := range m.Blocks {
 		kernels.LayerNorm(s.h, s.mean, s.rstd, s.x, values32(b.LN1.Weight), values32(b.LN1.Bias), R, C, b.LN1.Eps)
 		linearRows(s.qkv, s.h, R, b.Attn.QKV.Weight, b.Attn.QKV.Bias)
@@ -102,8 +101,10 @@ func (s *batchSession) next(ids []int) []float32 {
 			for r := lo; r < hi; r++ {
 				qkv := s.qkv[r*3*C : (r+1)*3*C]
 				kr, vr := kc[r*L*C:(r+1)*L*C], vc[r*L*C:(r+1)*L*C]
-				copy(kr[pos*C:(pos+1)*C], qkv[C:2*C])
-				copy(vr[pos*C:(pos+1)*C], qkv[2*C:])
+				p := pos[r]
+				n := p + 1
+				copy(kr[p*C:(p+1)*C], qkv[C:2*C])
+				copy(vr[p*C:(p+1)*C], qkv[2*C:])
 				sc := s.scores[r*L : r*L+n]
 				for h := 0; h < H; h++ {
 					kernels.Sgemm(false, true, 1, n, D, scale, qkv[h*D:(h+1)*D], D, kr[h*D:], C, 0, sc, n)
@@ -126,47 +127,85 @@ func (s *batchSession) next(ids []int) []float32 {
 		w = m.Head.Weight
 	}
 	kernels.Sgemm(false, true, R, c.Vocab, C, 1, s.h, C, values32(w), C, 0, s.logits, c.Vocab)
-	s.pos++
 	return s.logits
+}
+
+// copyPrefix copies the first n cached positions of row src of from into
+// row dst of s.
+func (s *batchSession) copyPrefix(dst int, from *batchSession, src, n int) {
+	C := s.m.Config.Dim
+	for l := range s.k {
+		copy(s.k[l][dst*s.maxLen*C:dst*s.maxLen*C+n*C], from.k[l][src*from.maxLen*C:src*from.maxLen*C+n*C])
+		copy(s.v[l][dst*s.maxLen*C:dst*s.maxLen*C+n*C], from.v[l][src*from.maxLen*C:src*from.maxLen*C+n*C])
+	}
 }
 
 // sampleRows continues each prompt by tokens tokens, sampling row r with
 // its own generator rngs[r] at temperature temp (0 means 1), all rows in
 // one batch. Prompts must be non-empty and fit the context with the
-// completion.
+// completion. Rows that share a prompt (the same slice, or equal tokens)
+// read it once: every prompt but its last token goes through the model in
+// a prefill batch of distinct prompts whose caches are then copied to
+// their rows, so that the sampling batch runs exactly tokens steps.
 func sampleRows(m *gpt.Model, prompts [][]int, tokens int, temp float32, rngs []*rand.Rand) [][]int {
 	R := len(prompts)
-	longest := 0
-	for _, p := range prompts {
-		longest = max(longest, len(p))
-	}
-	steps := longest + tokens - 1 // the last sampled token is not fed
-	s := newBatchSession(m, R, steps)
 	if temp == 0 {
 		temp = 1
 	}
-	out := make([][]int, R)
-	ids := make([]int, R)
-	V := m.Config.Vocab
-	probs := make([]float32, R*V)
-	for t := range steps {
-		for r, p := range prompts {
-			switch {
-			case t < len(p):
-				ids[r] = p[t]
-			case len(out[r]) < tokens:
-				ids[r] = out[r][t-len(p)]
-			default:
-				ids[r] = 0 // finished: the row idles
+	// Distinct prompts, in order of first use.
+	var uniq [][]int
+	of := make([]int, R)
+	for r, p := range prompts {
+		of[r] = -1
+		for u, q := range uniq {
+			if slices.Equal(p, q) {
+				of[r] = u
+				break
 			}
 		}
-		logits := s.next(ids)
+		if of[r] < 0 {
+			of[r] = len(uniq)
+			uniq = append(uniq, p)
+		}
+	}
+	longest := 0
+	for _, p := range uniq {
+		longest = max(longest, len(p))
+	}
+	s := newBatchSession(m, R, longest+tokens-1) // the last sampled token is not fed
+	if longest > 1 {
+		pre := newBatchSession(m, len(uniq), longest-1)
+		ids, pos := make([]int, len(uniq)), make([]int, len(uniq))
+		for t := range longest - 1 {
+			for u, p := range uniq {
+				// A row whose prompt is done re-feeds position len-2,
+				// which it computes again to the same values.
+				at := min(t, max(len(p)-2, 0))
+				ids[u], pos[u] = p[at], at
+			}
+			pre.next(ids, pos)
+		}
+		for r, p := range prompts {
+			s.copyPrefix(r, pre, of[r], len(p)-1)
+		}
+	}
+	out := make([][]int, R)
+	ids, pos := make([]int, R), make([]int, R)
+	V := m.Config.Vocab
+	probs := make([]float32, R*V)
+	for r, p := range prompts {
+		ids[r], pos[r] = p[len(p)-1], len(p)-1
+		out[r] = make([]int, 0, tokens)
+	}
+	for range tokens {
+		logits := s.next(ids, pos)
 		kernels.Scale(probs, logits, 1/temp)
 		kernels.SoftmaxRows(probs, probs, R, V)
-		for r, p := range prompts {
-			if t >= len(p)-1 && len(out[r]) < tokens {
-				out[r] = append(out[r], draw(probs[r*V:(r+1)*V], rngs[r]))
-			}
+		for r := range prompts {
+			id := draw(probs[r*V:(r+1)*V], rngs[r])
+			out[r] = append(out[r], id)
+			ids[r] = id
+			pos[r]++
 		}
 	}
 	return out

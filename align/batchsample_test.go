@@ -32,26 +32,28 @@ func TestBatchSessionMatchesSession(t *testing.T) {
 		for r := range sessions {
 			sessions[r] = m.NewSession()
 		}
-		ids := make([]int, rows)
+		ids, pos := make([]int, rows), make([]int, rows)
 		for step := range steps {
 			for r := range ids {
-				ids[r] = streams[r][step]
+				ids[r], pos[r] = streams[r][step], step
 			}
-			got := b.next(ids)
+			got := b.next(ids, pos)
 			for r, s := range sessions {
 				want := s.Next(ids[r])
 				assert.InDeltaSlice(t, want, got[r*cfg.Vocab:(r+1)*cfg.Vocab], 1e-4, "config %+v, row %d, step %d", cfg, r, step)
 			}
 		}
-		assert.Panics(t, func() { b.next(ids) }, "past the cache")
+		pos[0] = steps
+		assert.Panics(t, func() { b.next(ids, pos) }, "past the cache")
 	}
 }
 
-// TestSampleRows: prompts of different lengths each get their completion,
-// the same for the same generators whatever the batch they are drawn in.
+// TestSampleRows: prompts of different lengths, some shared, each get
+// their completion, the same for the same generators whatever the batch
+// they are drawn in.
 func TestSampleRows(t *testing.T) {
 	m := tinyModel(t, 1)
-	prompts := [][]int{ids("The sky"), ids("a"), ids("Light is made of")}
+	prompts := [][]int{ids("The sky"), ids("a"), ids("Light is made of"), ids("The sky"), ids("ab")}
 	gens := func() []*rand.Rand {
 		out := make([]*rand.Rand, len(prompts))
 		for i := range out {
@@ -60,7 +62,7 @@ func TestSampleRows(t *testing.T) {
 		return out
 	}
 	all := sampleRows(m, prompts, 7, 1, gens())
-	require.Len(t, all, 3)
+	require.Len(t, all, 5)
 	for i, c := range all {
 		assert.Len(t, c, 7)
 		alone := sampleRows(m, prompts[i:i+1], 7, 1, gens()[i:i+1])
@@ -70,5 +72,5 @@ func TestSampleRows(t *testing.T) {
 	// decoding does.
 	greedy, err := m.Generate(prompts[2], gpt.GenerateConfig{MaxTokens: 7, Sampling: gpt.Sampling{Greedy: true}})
 	require.NoError(t, err)
-	assert.Equal(t, greedy, sampleRows(m, prompts[2:], 7, 1e-4, gens()[:1])[0])
+	assert.Equal(t, greedy, sampleRows(m, prompts[2:3], 7, 1e-4, gens()[:1])[0])
 }

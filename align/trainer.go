@@ -37,6 +37,9 @@ type TrainerConfig struct {
 	// RefreshEvery, when positive with Trainer.Refresh set, replaces the
 	// training data every this many steps (on-policy rounds).
 	RefreshEvery int
+	// SkipNonFinite skips a step whose loss or gradients are not finite
+	// (counted in Result.Skipped) instead of ending the run with an error.
+	SkipNonFinite bool
 }
 
 func (c *TrainerConfig) defaults() error {
@@ -110,6 +113,7 @@ type Trainer struct {
 	scorer             *Scorer
 	idx, ridx          []int
 	step               int
+	skipped            int
 	tokens             int64
 	round              int
 
@@ -249,6 +253,7 @@ const (
 	metaLoss      = "align.loss"
 	metaTokens    = "align.tokens"
 	metaRound     = "align.round"
+	metaSkipped   = "align.skipped"
 )
 
 // SaveCheckpoint writes the run's state to path atomically, in the format
@@ -267,6 +272,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 	meta[metaLoss] = t.loss.Name()
 	meta[metaTokens] = strconv.FormatInt(t.tokens, 10)
 	meta[metaRound] = strconv.Itoa(t.round)
+	meta[metaSkipped] = strconv.Itoa(t.skipped)
 	c := train.Checkpoint{Step: t.step, Params: t.Policy.Parameters(), Parts: t.parts(), Meta: meta}
 	return c.Save(path)
 }
@@ -316,12 +322,14 @@ func (t *Trainer) Resume(path string) error {
 	t.step = c.Step
 	t.tokens, _ = strconv.ParseInt(c.Meta[metaTokens], 10, 64)
 	t.round, _ = strconv.Atoi(c.Meta[metaRound])
+	t.skipped, _ = strconv.Atoi(c.Meta[metaSkipped])
 	return nil
 }
 
 // Result summarises a run.
 type Result struct {
 	Steps   int
+	Skipped int     // steps skipped for a non-finite loss or gradient
 	Loss    float64 // mean training loss over the last 10% of the steps run
 	Eval    Metrics // the last evaluation's metrics (nil without one)
 	Elapsed time.Duration
@@ -410,9 +418,16 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 				}
 			}
 		}
-		tail = append(tail, rec.Loss)
+		if !rec.Skipped {
+			tail = append(tail, rec.Loss)
+		}
 		if keep := max(1, (t.cfg.Steps-startStep)/10); len(tail) > keep {
 			tail = tail[1:]
+		}
+		for k, v := range rec.Extra {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				delete(rec.Extra, k) // JSON has no NaN; a missing metric reads as not measured
+			}
 		}
 		if metrics != nil {
 			if err := metrics.Write(rec); err != nil {
@@ -428,7 +443,7 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 			}
 		}
 	}
-	res.Steps, res.Elapsed = t.step, time.Since(start)
+	res.Steps, res.Skipped, res.Elapsed = t.step, t.skipped, time.Since(start)
 	res.Loss = mean(tail)
 	if len(tail) == 0 {
 		res.Loss = math.NaN()
@@ -518,18 +533,26 @@ func (t *Trainer) trainStep() (train.Record, error) {
 		t.opt.ZeroGrad()
 		t.tape.Reset()
 	}()
+	var bad error
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return train.Record{}, fmt.Errorf("align: step %d: loss %v is not finite (lower the learning rate or beta, or clip gradients)", t.step+1, lv)
+		bad = fmt.Errorf("align: step %d: loss %v is not finite (lower the learning rate or beta, or clip gradients)", t.step+1, lv)
+	} else if err := optim.CheckFinite(params); err != nil {
+		bad = fmt.Errorf("align: step %d: %w (loss %v; lower the learning rate or clip gradients)", t.step+1, err, lv)
 	}
-	if err := optim.CheckFinite(params); err != nil {
-		return train.Record{}, fmt.Errorf("align: step %d: %w (loss %v; lower the learning rate or clip gradients)", t.step+1, err, lv)
+	if bad != nil && !t.cfg.SkipNonFinite {
+		return train.Record{}, bad
 	}
-	norm := optim.GradNorm(params)
-	if t.cfg.ClipNorm > 0 {
-		optim.ClipGradNorm(params, t.cfg.ClipNorm)
-	}
-	if err := t.opt.Step(); err != nil {
-		return train.Record{}, fmt.Errorf("align: step %d: %w", t.step+1, err)
+	norm := math.NaN()
+	if bad == nil {
+		norm = optim.GradNorm(params)
+		if t.cfg.ClipNorm > 0 {
+			optim.ClipGradNorm(params, t.cfg.ClipNorm)
+		}
+		if err := t.opt.Step(); err != nil {
+			return train.Record{}, fmt.Errorf("align: step %d: %w", t.step+1, err)
+		}
+	} else {
+		t.skipped++
 	}
 	t.step++
 	rows := t.batch.Rows * t.batch.T
@@ -541,7 +564,7 @@ func (t *Trainer) trainStep() (train.Record, error) {
 	if t.Refresh != nil && t.cfg.RefreshEvery > 0 {
 		m["round"] = float64(t.round)
 	}
-	return train.Record{Step: t.step, Loss: lv, LR: lr, GradNorm: norm, Tokens: t.tokens, Extra: m}, nil
+	return train.Record{Step: t.step, Loss: lv, LR: lr, GradNorm: norm, Skipped: bad != nil, Tokens: t.tokens, Extra: m}, nil
 }
 
 // proxyKL logs the free off-policy KL proxy of spec §10.4: the mean

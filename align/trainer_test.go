@@ -222,6 +222,29 @@ func (n namedLoss) Name() string { return string(n) }
 
 func (namedLoss) Compute(*Inputs, Metrics) *autograd.Var { return nil }
 
+// TestTrainerNonFinite: a NaN weight makes every loss NaN; the run stops
+// with an error naming the step, or skips the steps when asked to.
+func TestTrainerNonFinite(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		cfg := TrainerConfig{Steps: 3, Batch: 4, LR: 1e-3, SkipNonFinite: skip, OutDir: t.TempDir()}
+		tr := newToyTrainer(t, "sigmoid", nil, cfg, DataFromPairs(PairedData, toyPairs(t, 8, 1)), nil)
+		w := tr.Policy.Parameters()[0].Value().Data()
+		w[0] = float32(math.NaN())
+		res, err := tr.Run(context.Background())
+		if !skip {
+			assert.ErrorContains(t, err, "step 1: loss NaN is not finite")
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, 3, res.Skipped)
+		recs, err := train.ReadMetrics(tr.MetricsPath())
+		require.NoError(t, err)
+		require.Len(t, recs, 3)
+		assert.True(t, recs[0].Skipped)
+		assert.True(t, math.IsNaN(recs[0].Loss))
+	}
+}
+
 // TestTrainerRefresh: on-policy rounds replace the data every RefreshEvery
 // steps, and the reference log-probabilities of the new data are cached.
 func TestTrainerRefresh(t *testing.T) {

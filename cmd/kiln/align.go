@@ -58,15 +58,20 @@ func lossList() string {
 	for _, name := range align.Names() {
 		s, _ := align.Lookup(name)
 		doc := s.Doc
-		if len(doc) > 96 {
-			doc = doc[:93] + "..."
+		if r := []rune(doc); len(r) > 96 {
+			doc = string(r[:93]) + "..."
 		}
 		var opts []string
 		for _, o := range s.Options {
+			if o.Name == "beta" && usesAlignBeta(name) {
+				opts = append(opts, fmt.Sprintf("beta=%g*", alignBeta))
+				continue
+			}
 			opts = append(opts, fmt.Sprintf("%s=%g", o.Name, o.Default))
 		}
 		fmt.Fprintf(&b, "  %-22s %-8s %s\n  %-22s          options: %s\n", name, s.Kind, doc, "", strings.Join(opts, ", "))
 	}
+	fmt.Fprintf(&b, "  * kiln align's default; the loss's own is 0.1, tuned for large models at far smaller learning rates\n")
 	return b.String()
 }
 
@@ -103,13 +108,13 @@ Flags:
 	}
 	fs.StringVar(&f.checkpoint, "checkpoint", "runs/tiny/checkpoint.safetensors", "the kiln train checkpoint to align (the starting model and the reference)")
 	fs.StringVar(&f.loss, "loss", "sigmoid", "preference loss (see the list above)")
-	fs.StringVar(&f.lossOptions, "loss-options", "", `loss hyperparameters, e.g. "beta=0.1,label_smoothing=0.1" (default: the loss's defaults, except IPO beta 0.5)`)
+	fs.StringVar(&f.lossOptions, "loss-options", "", `loss hyperparameters, e.g. "beta=0.1,label_smoothing=0.1" (default: the loss's own, except beta 0.5 where that is 0.1 and the loss uses a reference)`)
 	fs.StringVar(&f.data, "data", "", "JSONL preference file (default: build pairs from the model's own samples)")
 	fs.Float64Var(&f.evalFraction, "eval-fraction", 0.1, "with --data: share of the examples held out for evaluation")
 	fs.StringVar(&f.corpus, "corpus", "", "text the prompts come from (default: the kiln train default corpus)")
 	fs.StringVar(&f.rule, "rule", "contains:light", "verifiable rule that ranks samples and is measured in the report")
 	fs.IntVar(&f.pairs, "pairs", 384, "self-built training pairs per round (lists for listwise losses)")
-	fs.IntVar(&f.samples, "samples", 4, "samples per prompt to rank")
+	fs.IntVar(&f.samples, "samples", 8, "samples per prompt to rank")
 	fs.IntVar(&f.perGroup, "pairs-per-prompt", 0, "most pairs taken from one prompt's samples (0: all, best against worst inwards)")
 	fs.IntVar(&f.promptBytes, "prompt-bytes", 32, "prompt length in bytes, cut back to a word boundary")
 	fs.IntVar(&f.tokens, "tokens", 24, "tokens per sampled completion")
@@ -120,7 +125,7 @@ Flags:
 	fs.IntVar(&f.reportSamples, "report-samples", 1000, "fresh samples for the before/after report")
 	fs.IntVar(&f.steps, "steps", 120, "optimizer steps")
 	fs.IntVar(&f.batch, "batch", 16, "pairs (or examples, lists) per step")
-	fs.Float64Var(&f.lr, "lr", 3e-4, "peak learning rate")
+	fs.Float64Var(&f.lr, "lr", 1e-4, "peak learning rate")
 	fs.StringVar(&f.optimizer, "optimizer", "adamw", "optimizer: "+strings.Join(optimizerNames, "|"))
 	fs.StringVar(&f.schedule, "schedule", "constant", "learning-rate schedule: "+strings.Join(optimSchedules(), "|"))
 	fs.IntVar(&f.warmup, "warmup", -1, "warmup steps (default 5% of --steps)")
@@ -216,18 +221,39 @@ func indent(s, pre string) string {
 	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
 }
 
-// lossOptions returns the loss options: the flag's, over kiln align's
-// defaults. IPO's target margin 1/(2β) per token is 5 nats at TRL's β = 0.1,
-// far more than a small model's samples differ by; β = 0.5 aims at 1.
+// alignBeta is kiln align's β for the losses anchored to a reference whose
+// own default is TRL's 0.1. TRL tunes that for large models at a learning
+// rate of 1e-6; a small model at 1e-4 moves far from its start within a few
+// dozen steps at β 0.1 and its samples degenerate, while β 0.5 keeps it
+// closer (the loss saturates at a 5x smaller log-ratio margin; IPO's
+// per-token target margin 1/(2β) becomes 1 nat instead of 5).
+const alignBeta = 0.5
+
+// options returns the loss options: the flag's, over kiln align's defaults
+// (alignBeta).
 func (f *alignFlags) options() (align.Options, error) {
 	o, err := align.ParseOptions(f.lossOptions)
 	if err != nil {
 		return nil, err
 	}
-	if _, set := o["beta"]; !set && f.loss == "ipo" {
-		o["beta"] = 0.5
+	if _, set := o["beta"]; !set && usesAlignBeta(f.loss) {
+		o["beta"] = alignBeta
 	}
 	return o, nil
+}
+
+// usesAlignBeta reports whether kiln align overrides the loss's default β.
+func usesAlignBeta(loss string) bool {
+	s, ok := align.Lookup(loss)
+	if !ok || !s.Reference {
+		return false
+	}
+	for _, o := range s.Options {
+		if o.Name == "beta" && o.Default == 0.1 {
+			return true
+		}
+	}
+	return false
 }
 
 func runAlign(ctx context.Context, args []string) error {
@@ -296,7 +322,7 @@ func runAlign(ctx context.Context, args []string) error {
 	}
 	tcfg := align.TrainerConfig{
 		Steps: f.steps, Batch: f.batch, LR: f.lr, Schedule: sched, ClipNorm: f.clip,
-		EvalEvery: evalEvery, OutDir: f.out, Seed: f.seed, Tokenizer: tok.Name(),
+		EvalEvery: evalEvery, OutDir: f.out, Seed: f.seed, Tokenizer: tok.Name(), SkipNonFinite: f.opt.skipNonFinite,
 	}
 	sampleCfg := align.SampleConfig{Tokens: f.tokens, Temperature: float32(f.temperature)}
 	selfBuilt := f.data == ""
@@ -595,9 +621,15 @@ func (r *alignReport) markdown() string {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "\nWall time: %.0f s in all, %.0f s training, %d threads. Command: `%s`\n", r.TotalSeconds, r.TrainSeconds, r.Threads, r.Command)
-	if len(r.After.Examples) > 0 {
-		b.WriteString("\nSamples of the aligned model:\n\n")
-		for _, e := range r.After.Examples {
+	for _, ex := range []struct {
+		name string
+		p    align.ProbeResult
+	}{{"start", r.Before}, {"aligned", r.After}} {
+		if len(ex.p.Examples) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\nSamples of the %s model ([x]: the rule holds):\n\n", ex.name)
+		for _, e := range ex.p.Examples {
 			mark := " "
 			if e.Satisfied {
 				mark = "x"
