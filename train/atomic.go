@@ -1,9 +1,12 @@
 package train
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // writeFileAtomic writes data to path through a temporary file in the same
@@ -39,6 +42,26 @@ func writeFileAtomic(path string, data []byte) error {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
+	}
+	return nil
+}
+
+// removeStaleTemps removes the temporary files that a crash while writing
+// path left beside it: writeFileAtomic and safetensors.WriteFile name them
+// "." + base name + ".tmp-" + a random suffix. Only the process writing
+// path may call it.
+func removeStaleTemps(path string) error {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), prefix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
 	}
 	return nil
 }

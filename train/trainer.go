@@ -278,6 +278,13 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			return r.res, fmt.Errorf("train: output directory: %w", err)
 		}
+		// A crash while saving leaves partial temporary files; the saved
+		// files themselves are always whole.
+		for _, p := range []string{t.CheckpointPath(), t.MetricsPath()} {
+			if err := removeStaleTemps(p); err != nil {
+				return r.res, fmt.Errorf("train: output directory: removing temporary files of an earlier run: %w", err)
+			}
+		}
 		keep := -1
 		if t.step > 0 {
 			keep = t.step
