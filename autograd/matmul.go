@@ -67,10 +67,7 @@ func Linear(x, w, b *Var) *Var {
 	od := out.Data()
 	bet := float32(0)
 	if b != nil {
-		bd := contig(t, b.value).Data()
-		for i := 0; i < rows; i++ {
-			copy(od[i*outF:(i+1)*outF], bd)
-		}
+		kernels.FillRows(od, contig(t, b.value).Data(), rows, outF)
 		bet = 1
 	}
 	kernels.Sgemm(false, true, rows, outF, in, 1, xv.Data(), in, wv.Data(), in, bet, od, outF)
