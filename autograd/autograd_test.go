@@ -228,3 +228,20 @@ func TestCausalAttentionBlocksMatchComposition(t *testing.T) {
 		assert.Less(t, tensor.MaxAbsDiff(gv, v.Grad()), 1e-4, "dv aliased=%v", aliased)
 	}
 }
+
+func TestCausalSelfAttentionMatchesSlices(t *testing.T) {
+	rng := newRNG(6)
+	B, T, H, D := 2, attnBlock+30, 3, 4
+	C := H * D
+	w := tensor.Randn(rng, B, T, C)
+	qkv := randParam(rng, B, T, 3*C)
+	fused := Sum(Mul(CausalSelfAttention(qkv, H, 0.5), Const(w)))
+	fused.Backward()
+	want := qkv.Grad().Clone()
+	qkv.ZeroGrad()
+	part := func(i int) *Var { return Reshape(Slice(qkv, 2, i*C, (i+1)*C), B, T, H, D) }
+	ref := Sum(Mul(Reshape(CausalAttention(part(0), part(1), part(2), 0.5), B, T, C), Const(w)))
+	ref.Backward()
+	assert.InDelta(t, ref.Item(), fused.Item(), 1e-4)
+	assert.Less(t, tensor.MaxAbsDiff(want, qkv.Grad()), 1e-5)
+}

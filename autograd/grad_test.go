@@ -128,6 +128,7 @@ func TestGradients(t *testing.T) {
 			}
 			return CausalAttention(q, k, v, 0.7)
 		}, GradCheckOptions{}},
+		{"CausalSelfAttention", ins(s(2, 4, 18)), func(in []*Var) *Var { return CausalSelfAttention(in[0], 2, 0.7) }, GradCheckOptions{}},
 		{"CausalAttentionAliased", ins(s(1, 3, 2, 2)), func(in []*Var) *Var {
 			return CausalAttention(in[0], in[0], in[0], 1)
 		}, GradCheckOptions{}},

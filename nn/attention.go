@@ -36,16 +36,9 @@ func (a *CausalSelfAttention) Forward(x *autograd.Var) *autograd.Var {
 	if len(s) != 3 {
 		panic(fmt.Sprintf("nn.CausalSelfAttention: input must be [B, T, dim], have %v", s))
 	}
-	B, T, C := s[0], s[1], s[2]
-	H := a.Heads
-	D := C / H
-	qkv := a.QKV.Forward(x) // [B, T, 3C]
-	part := func(i int) *autograd.Var {
-		// A strided view [B, T, H, D] into the fused projection: no copy.
-		return autograd.Reshape(autograd.Slice(qkv, 2, i*C, (i+1)*C), B, T, H, D)
-	}
-	y := autograd.CausalAttention(part(0), part(1), part(2), float32(1/math.Sqrt(float64(D))))
-	return a.Proj.Forward(autograd.Reshape(y, B, T, C))
+	D := s[2] / a.Heads
+	y := autograd.CausalSelfAttention(a.QKV.Forward(x), a.Heads, float32(1/math.Sqrt(float64(D))))
+	return a.Proj.Forward(y)
 }
 
 // Parameters returns the projections' parameters.
