@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -188,6 +189,10 @@ func (t *Tensor) CopyFrom(src *Tensor) {
 func (t *Tensor) Fill(v float32) {
 	if t.IsContiguous() {
 		d := t.Data()
+		if v == 0 && !math.Signbit(float64(v)) {
+			clear(d) // memclr
+			return
+		}
 		for i := range d {
 			d[i] = v
 		}
