@@ -215,8 +215,15 @@ func runTrain(ctx context.Context, args []string) error {
 	res, err := tr.Run(ctx)
 	bar.finish()
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint saved to %s\nresume with: kiln train --resume %s (and the same flags)\n",
-			res.Steps, tr.CheckpointPath(), tr.CheckpointPath())
+		// Run returns ctx.Err() itself when the interruption checkpoint was
+		// saved, and joins the save's error to it when it was not.
+		if err == ctx.Err() {
+			fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint saved to %s\nresume with: kiln train --resume %s (and the same flags)\n",
+				res.Steps, tr.CheckpointPath(), tr.CheckpointPath())
+		} else {
+			fmt.Fprintf(os.Stderr, "interrupted at step %d, but its checkpoint could not be saved (the error follows); %s\n",
+				res.Steps, lastCheckpoint(tr.CheckpointPath()))
+		}
 		return err
 	}
 	if err != nil {
@@ -233,6 +240,16 @@ func runTrain(ctx context.Context, args []string) error {
 		fmt.Printf("\n--- sample (temperature 0.8) ---\n%s%s\n", f.prompt, text)
 	}
 	return nil
+}
+
+// lastCheckpoint says which checkpoint a run can resume from after a
+// failed save, which leaves the previous file intact.
+func lastCheckpoint(path string) string {
+	c, err := train.OpenCheckpoint(path)
+	if err != nil {
+		return "no earlier checkpoint can be resumed"
+	}
+	return fmt.Sprintf("the last checkpoint saved is at step %d in %s; resume with: kiln train --resume %s (and the same flags)", c.Step, path, path)
 }
 
 func humanRate(v float64) string {
