@@ -232,6 +232,10 @@ func TestSgemmBlockingEdges(t *testing.T) {
 		for _, m := range gemmEdgeSizes(g.mr, g.mc) {
 			cases = append(cases, gemmCase{m: m, n: g.nr + 3, k: 17})
 		}
+		// Every row count of an edge tile (one kernel each on some paths).
+		for m := 2; m < g.mr; m++ {
+			cases = append(cases, gemmCase{m: g.mr + m, n: g.nr - 1, k: 6})
+		}
 		for _, n := range gemmEdgeSizes(g.nr, g.nc) {
 			cases = append(cases, gemmCase{m: g.mr + 1, n: n, k: 9})
 		}
