@@ -130,6 +130,20 @@ func (c *CheckpointFile) LoadParams(params []*autograd.Var) error {
 	return nil
 }
 
+// NumParams returns the number of weights the checkpoint holds, so that a
+// caller building a model from a config in the file's metadata can check
+// that the config fits the file before allocating the model.
+func (c *CheckpointFile) NumParams() int {
+	n := 0
+	for _, name := range c.f.Names() {
+		if strings.HasPrefix(name, modelTag) {
+			t, _ := c.f.Tensor(name)
+			n += t.NumElements()
+		}
+	}
+	return n
+}
+
 // HasPart reports whether the checkpoint holds state for the named part.
 func (c *CheckpointFile) HasPart(name string) bool {
 	_, ok := c.f.Metadata[partPrefix+name]

@@ -54,7 +54,29 @@ func checkpointConfig(c *train.CheckpointFile) (gpt.Config, error) {
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		return cfg, fmt.Errorf("checkpoint %s: model config: %w", c.Path, err)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// The model is built from this config before its weights are loaded
+	// and their shapes checked: a config much larger than the file would
+	// make kiln allocate what it asks for, however small the file.
+	if want, have := weightCount(cfg), float64(c.NumParams()); want > 2*have+1e6 {
+		return cfg, fmt.Errorf("checkpoint %s: its model config (vocab %d, context %d, dim %d, %d layers, MLP %d) describes about %.3g weights, but the file holds %d",
+			c.Path, cfg.Vocab, cfg.Context, cfg.Dim, cfg.Layers, cfg.Hidden(), want, int(have))
+	}
+	return cfg, nil
+}
+
+// weightCount is about the number of weights of a GPT of config cfg, the
+// embeddings and the blocks' matrices, counted in float64 so that no config
+// overflows it.
+func weightCount(cfg gpt.Config) float64 {
+	v, c, d, l, h := float64(cfg.Vocab), float64(cfg.Context), float64(cfg.Dim), float64(cfg.Layers), float64(cfg.Hidden())
+	n := v*d + c*d + l*(4*d*d+2*d*h)
+	if cfg.Untied {
+		n += v * d
+	}
+	return n
 }
 
 func checkpointTokenizer(c *train.CheckpointFile) (tokenizer.Tokenizer, error) {
