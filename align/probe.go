@@ -16,7 +16,7 @@ type Probe struct {
 	Prompts   [][]int             // token ids, one completion sampled per prompt
 	Sample    SampleConfig        // Temperature must be 0 or 1 for the KL estimate
 	Rule      Rule                // nil: KL only
-	Tokenizer tokenizer.Tokenizer // decodes completions for the rule
+	Tokenizer tokenizer.Tokenizer // decodes completions for the rule and the examples
 	Examples  int                 // completions kept in the result to show
 }
 
@@ -42,7 +42,8 @@ type ProbeResult struct {
 	KL       float64 `json:"kl_per_token"`
 	KLStdErr float64 `json:"kl_per_token_stderr"`
 	KL3      float64 `json:"kl3_per_token"`
-	// Examples holds the first few prompts and completions.
+	// Examples holds the first few prompts and completions (with a
+	// Tokenizer).
 	Examples []ProbeExample `json:"examples,omitempty"`
 }
 
@@ -72,20 +73,26 @@ func (p *Probe) Run(ctx context.Context, policy *gpt.Model, ref *Reference) (Pro
 		rows[i] = Row{Prompt: p.Prompts[i], Completion: s[0]}
 		res.Tokens += len(s[0])
 	}
-	if p.Rule != nil {
-		res.Rule = p.Rule.Name()
-		scores := make([]float64, len(rows))
-		for i, r := range rows {
-			text := p.Tokenizer.Decode(r.Completion)
-			ok := p.Rule.Satisfied(text)
+	scores := make([]float64, 0, len(rows))
+	for i, r := range rows {
+		if p.Tokenizer == nil {
+			break
+		}
+		text := p.Tokenizer.Decode(r.Completion)
+		ok := false
+		if p.Rule != nil {
+			ok = p.Rule.Satisfied(text)
 			if ok {
 				res.Satisfied++
 			}
-			scores[i] = p.Rule.Score(text)
-			if i < p.Examples {
-				res.Examples = append(res.Examples, ProbeExample{Prompt: p.Tokenizer.Decode(r.Prompt), Completion: text, Satisfied: ok})
-			}
+			scores = append(scores, p.Rule.Score(text))
 		}
+		if i < p.Examples {
+			res.Examples = append(res.Examples, ProbeExample{Prompt: p.Tokenizer.Decode(r.Prompt), Completion: text, Satisfied: ok})
+		}
+	}
+	if p.Rule != nil {
+		res.Rule = p.Rule.Name()
 		n := float64(len(rows))
 		res.Rate = float64(res.Satisfied) / n
 		res.RateStdErr = math.Sqrt(res.Rate * (1 - res.Rate) / n)

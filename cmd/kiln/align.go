@@ -119,13 +119,13 @@ Flags:
 	fs.IntVar(&f.promptBytes, "prompt-bytes", 32, "prompt length in bytes, cut back to a word boundary")
 	fs.IntVar(&f.tokens, "tokens", 24, "tokens per sampled completion")
 	fs.Float64Var(&f.temperature, "temperature", 1, "sampling temperature of the training pairs (the report samples at 1)")
-	fs.IntVar(&f.rounds, "rounds", 2, "on-policy rounds: fresh pairs are sampled from the current policy every steps/rounds steps (1: offline, from the start model only)")
+	fs.IntVar(&f.rounds, "rounds", 4, "on-policy rounds: fresh pairs are sampled from the current policy every steps/rounds steps (1: offline, from the start model only)")
 	fs.IntVar(&f.evalPairs, "eval-pairs", 64, "held-out self-built pairs for evaluation")
 	fs.IntVar(&f.evalSamples, "eval-samples", 128, "fresh samples per evaluation during training (rule rate, KL)")
 	fs.IntVar(&f.reportSamples, "report-samples", 1000, "fresh samples for the before/after report")
 	fs.IntVar(&f.steps, "steps", 120, "optimizer steps")
 	fs.IntVar(&f.batch, "batch", 16, "pairs (or examples, lists) per step")
-	fs.Float64Var(&f.lr, "lr", 1e-4, "peak learning rate")
+	fs.Float64Var(&f.lr, "lr", 0, "peak learning rate (default 1e-4, or 3e-5 for losses without a reference, which nothing keeps near the start)")
 	fs.StringVar(&f.optimizer, "optimizer", "adamw", "optimizer: "+strings.Join(optimizerNames, "|"))
 	fs.StringVar(&f.schedule, "schedule", "constant", "learning-rate schedule: "+strings.Join(optimSchedules(), "|"))
 	fs.IntVar(&f.warmup, "warmup", -1, "warmup steps (default 5% of --steps)")
@@ -184,7 +184,7 @@ func (f *alignFlags) validate() error {
 	if f.evalPairs < 0 || f.evalSamples < 0 || f.perGroup < 0 {
 		errs = append(errs, fmt.Errorf("--eval-pairs, --eval-samples and --pairs-per-prompt must not be negative"))
 	}
-	if !(f.lr > 0) || math.IsInf(f.lr, 0) {
+	if !(f.lr >= 0) || math.IsInf(f.lr, 0) {
 		errs = append(errs, fmt.Errorf("--lr %v must be a positive number", f.lr))
 	}
 	if !(f.temperature > 0) {
@@ -269,6 +269,12 @@ func runAlign(ctx context.Context, args []string) error {
 	if f.warmup < 0 {
 		f.warmup = f.steps / 20
 	}
+	if f.lr == 0 {
+		f.lr = 1e-4
+		if s, _ := align.Lookup(f.loss); !s.Reference {
+			f.lr = 3e-5
+		}
+	}
 	opts, err := f.options()
 	if err != nil {
 		return err
@@ -340,6 +346,11 @@ func runAlign(ctx context.Context, args []string) error {
 		}
 		return out
 	}
+	// With --data the rule is measured only when asked for.
+	measured := rule
+	if !selfBuilt && !f.ruleSet {
+		measured = nil
+	}
 	var trainData, evalData *align.TrainData
 	start := time.Now()
 	if selfBuilt {
@@ -372,11 +383,12 @@ func runAlign(ctx context.Context, args []string) error {
 		return err
 	}
 	if f.evalSamples > 0 {
-		tr.Probe = &align.Probe{Prompts: encode(reportPrompts[f.reportSamples:]), Rule: rule, Tokenizer: tok,
+		tr.Probe = &align.Probe{Prompts: encode(reportPrompts[f.reportSamples:]), Rule: measured, Tokenizer: tok,
 			Sample: align.SampleConfig{Tokens: f.tokens, Temperature: 1, Seed: f.seed ^ 0x70726f6265}}
 	}
-	for k, v := range map[string]string{"align.rule": rule.Name(), "align.start": f.checkpoint, "optimizer": f.optimizer} {
-		tr.Meta[k] = v
+	tr.Meta["align.start"], tr.Meta["optimizer"] = f.checkpoint, f.optimizer
+	if measured != nil {
+		tr.Meta["align.rule"] = measured.Name()
 	}
 	if resume != "" {
 		if err := tr.Resume(resume); err != nil {
@@ -384,14 +396,14 @@ func runAlign(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "  resuming from %s at step %d\n", resume, tr.Step())
 	}
-	report := align.Probe{Prompts: encode(reportPrompts[:f.reportSamples]), Rule: rule, Tokenizer: tok, Examples: 5,
+	report := align.Probe{Prompts: encode(reportPrompts[:f.reportSamples]), Rule: measured, Tokenizer: tok, Examples: 5,
 		Sample: align.SampleConfig{Tokens: f.tokens, Temperature: 1, Seed: f.seed ^ 0x6166746572}}
 	t0 := time.Now()
 	before, err := report.Run(ctx, tr.Ref.Model, tr.Ref)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "  before: %s (%s)\n", describeProbe(before, rule), time.Since(t0).Round(time.Second))
+	fmt.Fprintf(os.Stderr, "  before: %s (%s)\n", describeProbe(before), time.Since(t0).Round(time.Second))
 	if selfBuilt {
 		if tr.Data() == nil {
 			d, err := build.data(ctx, tr.Ref.Model, trainText, f.pairs, f.seed, "training pairs")
@@ -442,7 +454,7 @@ func runAlign(ctx context.Context, args []string) error {
 		return err
 	}
 	rep := alignReport{
-		Loss: loss.Name(), Options: opts, Rule: rule.Name(), Start: f.checkpoint, Data: f.data, Kind: kind.String(),
+		Loss: loss.Name(), Options: opts, Rule: before.Rule, Start: f.checkpoint, Data: f.data, Kind: kind.String(),
 		Steps: res.Steps, Batch: f.batch, LR: f.lr, Optimizer: f.optimizer, Rounds: f.rounds, Examples: tr.Data().Len(),
 		Before: before, After: after, Eval: res.Eval,
 		TrainSeconds: trainTime.Seconds(), TotalSeconds: time.Since(start).Seconds(), Threads: f.threads,
@@ -455,15 +467,18 @@ func runAlign(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "done in %s (training %s): loss %.3f\n", time.Since(start).Round(time.Second), trainTime.Round(time.Second), res.Loss)
-	fmt.Fprintf(os.Stderr, "  before: %s\n  after:  %s\n", describeProbe(before, rule), describeProbe(after, rule))
+	fmt.Fprintf(os.Stderr, "  before: %s\n  after:  %s\n", describeProbe(before), describeProbe(after))
 	fmt.Fprintf(os.Stderr, "  wrote %s, %s, %s, plots and report.md\n", tr.CheckpointPath(), tr.MetricsPath(), filepath.Join(f.out, "report.json"))
 	fmt.Print(rep.markdown())
 	return nil
 }
 
-func describeProbe(r align.ProbeResult, rule align.Rule) string {
+func describeProbe(r align.ProbeResult) string {
+	if r.Rule == "" {
+		return fmt.Sprintf("KL %.4f nats/token on %d fresh samples", r.KL, r.Samples)
+	}
 	return fmt.Sprintf("%s satisfied by %d/%d fresh samples = %.1f%% ± %.1f%%, mean score %.3f, KL %.4f nats/token",
-		rule.Name(), r.Satisfied, r.Samples, 100*r.Rate, 100*r.RateStdErr, r.MeanScore, r.KL)
+		r.Rule, r.Satisfied, r.Samples, 100*r.Rate, 100*r.RateStdErr, r.MeanScore, r.KL)
 }
 
 // selfPlay builds preference data from a model's own samples.
@@ -542,7 +557,7 @@ type alignReport struct {
 	Loss         string            `json:"loss"`
 	Options      align.Options     `json:"loss_options"`
 	Kind         string            `json:"kind"`
-	Rule         string            `json:"rule"`
+	Rule         string            `json:"rule,omitempty"`
 	Start        string            `json:"start_checkpoint"`
 	Data         string            `json:"data"`
 	Steps        int               `json:"steps"`
@@ -604,10 +619,17 @@ func (r *alignReport) markdown() string {
 		r.Start, r.Data, r.Steps, r.Batch, r.Optimizer, r.LR, r.Rounds, r.Options)
 	fmt.Fprintf(&b, "Fresh samples: one completion of %d tokens (temperature 1) for each of %d held-out prompts.\n\n",
 		r.After.Tokens/max(r.After.Samples, 1), r.After.Samples)
-	fmt.Fprintf(&b, "| model | `%s` satisfied | rate ± s.e. | mean score | KL to start (nats/token, k1 ± s.e.) | KL k3 |\n|---|---|---|---|---|---|\n", r.Rule)
 	row := func(name string, p align.ProbeResult) {
 		fmt.Fprintf(&b, "| %s | %d/%d | %.1f%% ± %.1f%% | %.3f ± %.3f | %.4f ± %.4f | %.4f |\n",
 			name, p.Satisfied, p.Samples, 100*p.Rate, 100*p.RateStdErr, p.MeanScore, p.MeanScoreErr, p.KL, p.KLStdErr, p.KL3)
+	}
+	if r.Rule != "" {
+		fmt.Fprintf(&b, "| model | `%s` satisfied | rate ± s.e. | mean score | KL to start (nats/token, k1 ± s.e.) | KL k3 |\n|---|---|---|---|---|---|\n", r.Rule)
+	} else {
+		fmt.Fprintf(&b, "| model | KL to start (nats/token, k1 ± s.e.) | KL k3 |\n|---|---|---|\n")
+		row = func(name string, p align.ProbeResult) {
+			fmt.Fprintf(&b, "| %s | %.4f ± %.4f | %.4f |\n", name, p.KL, p.KLStdErr, p.KL3)
+		}
 	}
 	row("start", r.Before)
 	row("aligned", r.After)
@@ -628,13 +650,20 @@ func (r *alignReport) markdown() string {
 		if len(ex.p.Examples) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "\nSamples of the %s model ([x]: the rule holds):\n\n", ex.name)
+		if r.Rule != "" {
+			fmt.Fprintf(&b, "\nSamples of the %s model ([x]: the rule holds):\n\n", ex.name)
+		} else {
+			fmt.Fprintf(&b, "\nSamples of the %s model:\n\n", ex.name)
+		}
 		for _, e := range ex.p.Examples {
-			mark := " "
-			if e.Satisfied {
-				mark = "x"
+			mark := "- "
+			if r.Rule != "" {
+				mark = "- [ ] "
+				if e.Satisfied {
+					mark = "- [x] "
+				}
 			}
-			fmt.Fprintf(&b, "- [%s] %q → %q\n", mark, e.Prompt, e.Completion)
+			fmt.Fprintf(&b, "%s%q → %q\n", mark, e.Prompt, e.Completion)
 		}
 	}
 	return b.String()

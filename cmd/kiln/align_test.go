@@ -37,7 +37,7 @@ func TestParseAlignFlags(t *testing.T) {
 		"--steps 0 must be positive":             {"--steps", "0"},
 		"--batch -1 must be positive":            {"--batch", "-1"},
 		"need at least 2 samples per prompt":     {"--samples", "1"},
-		"--lr 0 must be a positive number":       {"--lr", "0"},
+		"--lr -1 must be a positive number":      {"--lr", "-1"},
 		"--eval-fraction 1 must be in [0, 1)":    {"--eval-fraction", "1"},
 		"--rounds 5 exceeds --steps 4":           {"--rounds", "5", "--steps", "4"},
 		"with --data the data is fixed":          {"--data", "x.jsonl", "--rounds", "2"},
@@ -124,11 +124,14 @@ func TestRunAlign(t *testing.T) {
 	require.NoError(t, os.WriteFile(data, []byte(strings.Repeat(`{"prompt": "the light ", "chosen": "of the sun", "rejected": "is made"}`+"\n", 10)), 0o644))
 	out := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, runAlign(context.Background(), append(common, "--data", data, "--rounds", "1", "--loss", "ipo", "--out", out)))
-	assert.FileExists(t, filepath.Join(out, "report.md"))
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| model | KL to start", "with --data and no --rule only the KL is measured")
+	assert.NotContains(t, string(md), "contains:light")
 
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"prompt": "a", "chosen": "b", "rejected": "c"}`+"\n"+`{"prompt": "a", "chosen": "", "rejected": "c"}`), 0o644))
-	err := runAlign(context.Background(), append(common, "--data", bad, "--rounds", "1", "--out", t.TempDir()))
+	err = runAlign(context.Background(), append(common, "--data", bad, "--rounds", "1", "--out", t.TempDir()))
 	assert.ErrorContains(t, err, `bad.jsonl:2: field "chosen": empty string`)
 	err = runAlign(context.Background(), append(common, "--checkpoint", filepath.Join(t.TempDir(), "none"), "--out", t.TempDir()))
 	assert.ErrorContains(t, err, "no such file")
