@@ -2,8 +2,12 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -53,28 +57,73 @@ func TestUnmarshalBPERejectsOverlongTokens(t *testing.T) {
 	assert.Equal(t, []int{261}, tok.Encode(strings.Repeat("a", 64)))
 }
 
+// bpeSeeds are the seed corpus of FuzzUnmarshalBPE: a trained tokenizer,
+// edge cases of the format and files that must be refused.
+func bpeSeeds() (map[string][]byte, error) {
+	trained, err := TrainBPE(sample, 300)
+	if err != nil {
+		return nil, err
+	}
+	good, err := trained.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	seeds := map[string][]byte{"trained": good, "doubling": doublingMerges(12)}
+	for name, s := range map[string]string{
+		"no_merges":     `{"type":"bpe","merges":[]}`,
+		"merges_absent": `{"type":"bpe"}`,
+		"merges_null":   `{"type":"bpe","merges":null}`,
+		"other_type":    `{"type":"gpt2","merges":[]}`,
+		"repeated_pair": `{"type":"bpe","merges":[[97,98],[97,98]]}`,
+		"forward_ref":   `{"type":"bpe","merges":[[256,97]]}`,
+		"negative_id":   `{"type":"bpe","merges":[[-1,97]]}`,
+		"short_pair":    `{"type":"bpe","merges":[[97]]}`,
+		"long_pair":     `{"type":"bpe","merges":[[97,98,99]]}`,
+		"float_id":      `{"type":"bpe","merges":[[1e3,2]]}`,
+		"array":         `[]`,
+		"null":          `null`,
+		"empty":         ``,
+		"merges_object": `{"type":"bpe","merges":{}}`,
+		"huge_id":       `{"type":"bpe","merges":[[99999999999999999999,1]]}`,
+	} {
+		seeds[name] = []byte(s)
+	}
+	return seeds, nil
+}
+
+var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz/FuzzUnmarshalBPE from bpeSeeds")
+
+// TestWriteFuzzSeeds writes the seed corpus of FuzzUnmarshalBPE when run
+// with -write-seeds, and otherwise checks that it is up to date.
+func TestWriteFuzzSeeds(t *testing.T) {
+	seeds, err := bpeSeeds()
+	require.NoError(t, err)
+	dir := filepath.Join("testdata", "fuzz", "FuzzUnmarshalBPE")
+	for name, b := range seeds {
+		path := filepath.Join(dir, name)
+		content := "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"
+		if *writeSeeds {
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+			continue
+		}
+		got, err := os.ReadFile(path)
+		require.NoError(t, err, "seed missing: run go test ./models/tokenizer -run TestWriteFuzzSeeds -write-seeds")
+		assert.Equal(t, content, string(got), path)
+	}
+}
+
 // FuzzUnmarshalBPE feeds arbitrary tokenizer files to UnmarshalJSON: it
 // must never panic or allocate more than a bounded multiple of the file,
 // and a tokenizer it accepts must round-trip through JSON and encode any
 // text back exactly.
 func FuzzUnmarshalBPE(f *testing.F) {
-	trained, err := TrainBPE(sample, 300)
+	seeds, err := bpeSeeds()
 	if err != nil {
 		f.Fatal(err)
 	}
-	good, err := trained.MarshalJSON()
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, s := range []string{
-		string(good), `{"type":"bpe","merges":[]}`, `{"type":"bpe"}`, `{"type":"bpe","merges":null}`,
-		`{"type":"gpt2","merges":[]}`, `{"type":"bpe","merges":[[97,98],[97,98]]}`,
-		`{"type":"bpe","merges":[[256,97]]}`, `{"type":"bpe","merges":[[-1,97]]}`,
-		`{"type":"bpe","merges":[[97]]}`, `{"type":"bpe","merges":[[97,98,99]]}`,
-		`{"type":"bpe","merges":[[1e3,2]]}`, `[]`, `null`, ``, `{"type":"bpe","merges":{}}`,
-		string(doublingMerges(12)),
-	} {
-		f.Add([]byte(s))
+	for _, b := range seeds {
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tok, err := unmarshalWithin(t, b)
