@@ -104,7 +104,7 @@ func TestRunAlign(t *testing.T) {
 	ckpt, corpus := writeTinyCheckpoint(t)
 	common := []string{"--checkpoint", ckpt, "--corpus", corpus, "--prompt-bytes", "12", "--tokens", "6", "--steps", "4",
 		"--batch", "4", "--pairs", "8", "--eval-pairs", "4", "--eval-samples", "8", "--report-samples", "16", "--threads", "1"}
-	for _, loss := range []string{"sigmoid", "kto"} {
+	for _, loss := range []string{"sigmoid", "kto", "npo_rt", "lipo", "simpo"} {
 		out := filepath.Join(t.TempDir(), "run")
 		require.NoError(t, runAlign(context.Background(), append(common, "--loss", loss, "--out", out, "--rule", "avoid:e")))
 		raw, err := os.ReadFile(filepath.Join(out, "report.json"))
