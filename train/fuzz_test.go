@@ -225,7 +225,7 @@ func FuzzOpenCheckpoint(f *testing.F) {
 	for _, b := range craftedCheckpoints(f, valid) {
 		f.Add(b)
 	}
-	path := filepath.Join(f.TempDir(), "checkpoint.safetensors")
+	path := filepath.Join(fuzzDir(f), "checkpoint.safetensors")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
@@ -373,4 +373,17 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			assert.NoError(t, err, "seed missing: run go test ./train -run TestWriteFuzzSeeds -write-seeds")
 		}
 	}
+}
+
+// fuzzDir returns a directory for the files a fuzz target writes, one per
+// input: in memory where the system has a tmpfs at /dev/shm, since writing
+// them to disk would make the disk the fuzzer's bottleneck.
+func fuzzDir(f *testing.F) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "kiln-fuzz-"); err == nil {
+			f.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return f.TempDir()
 }
