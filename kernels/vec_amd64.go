@@ -29,6 +29,7 @@ func useAVX2Vec(p *impl) {
 	p.rmsNormRow = rmsNormRowAVX2
 	p.adamW = adamWAVX2Go
 	p.lion = lionAVX2Go
+	sgdByPath[p.name] = sgdAVX2Go
 	normBackwardByPath[p.name] = &normBackwardKernels{
 		layerNormRow: layerNormBackwardRowAVX2,
 		rmsNormRow:   rmsNormBackwardRowAVX2,
@@ -137,7 +138,43 @@ func rmsBackDxNoGammaAVX2(dx, dy, x []float32, s, k float32)
 func adamWAVX2(p, g, m, v []float32, c *[9]float32)
 
 //go:noescape
+func adamWDecayAfterAVX2(p, g, m, v []float32, c *[10]float32)
+
+//go:noescape
 func lionAVX2(p, g, m []float32, c *[6]float32)
+
+// The SGD kernels, one per option, all with c = 1-dampening; see
+// sgdAVX2Kernels.
+
+//go:noescape
+func sgdAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdMomentumFirstAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdMomentumFirstNesterovAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdMomentumAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdMomentumNesterovAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdDecayAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdDecayMomentumFirstAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdDecayMomentumFirstNesterovAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdDecayMomentumAVX2(p, g, b []float32, lr, wd, mu, c float32)
+
+//go:noescape
+func sgdDecayMomentumNesterovAVX2(p, g, b []float32, lr, wd, mu, c float32)
 
 func softmaxRowAVX2(dst, src []float32) {
 	src = src[:len(dst)]
@@ -238,12 +275,51 @@ func rmsNormBackwardRowAVX2(dx, dy, x, gamma []float32, rstd float32) {
 
 func adamWAVX2Go(p, g, m, v []float32, h AdamWParams) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
-	c := [9]float32{h.Beta1, 1 - h.Beta1, h.Beta2, 1 - h.Beta2, h.Eps, h.StepSize, h.DenomScale, h.DecayPre, h.DecayPost}
+	if h.DecayAfter != 0 {
+		c := [10]float32{h.Beta1, h.OneMinusBeta1, h.Beta2, h.OneMinusBeta2, h.Eps, h.StepSize, h.DenomScale, h.DecayPre, h.DecayPost, h.DecayAfter}
+		adamWDecayAfterAVX2(p, g, m, v, &c)
+		return
+	}
+	c := [9]float32{h.Beta1, h.OneMinusBeta1, h.Beta2, h.OneMinusBeta2, h.Eps, h.StepSize, h.DenomScale, h.DecayPre, h.DecayPost}
 	adamWAVX2(p, g, m, v, &c)
 }
 
 func lionAVX2Go(p, g, m []float32, h LionParams) {
 	g, m = g[:len(p)], m[:len(p)]
-	c := [6]float32{h.LR, h.Beta1, 1 - h.Beta1, h.Beta2, 1 - h.Beta2, h.Decay}
+	c := [6]float32{h.LR, h.Beta1, h.OneMinusBeta1, h.Beta2, h.OneMinusBeta2, h.Decay}
 	lionAVX2(p, g, m, &c)
+}
+
+// sgdAVX2Kernels are the SGD kernels by [weight decay][no momentum, first
+// step, later step][Nesterov]. Without momentum there is no Nesterov form.
+var sgdAVX2Kernels = [2][3][2]func(p, g, b []float32, lr, wd, mu, c float32){
+	{
+		{sgdAVX2, sgdAVX2},
+		{sgdMomentumFirstAVX2, sgdMomentumFirstNesterovAVX2},
+		{sgdMomentumAVX2, sgdMomentumNesterovAVX2},
+	},
+	{
+		{sgdDecayAVX2, sgdDecayAVX2},
+		{sgdDecayMomentumFirstAVX2, sgdDecayMomentumFirstNesterovAVX2},
+		{sgdDecayMomentumAVX2, sgdDecayMomentumNesterovAVX2},
+	},
+}
+
+func sgdAVX2Go(p, g, b []float32, h SGDParams) {
+	g = g[:len(p)]
+	decay, mode, nesterov := 0, 0, 0
+	if h.WeightDecay != 0 {
+		decay = 1
+	}
+	if h.Momentum != 0 {
+		b = b[:len(p)]
+		mode = 2
+		if h.First {
+			mode = 1
+		}
+		if h.Nesterov {
+			nesterov = 1
+		}
+	}
+	sgdAVX2Kernels[decay][mode][nesterov](p, g, b, h.LR, h.WeightDecay, h.Momentum, h.OneMinusDampening)
 }

@@ -3541,6 +3541,96 @@ done:
 	VZEROUPPER
 	RET
 
+// func adamWDecayAfterAVX2(p []float32, g []float32, m []float32, v []float32, c *[10]float32)
+// Requires: AVX
+TEXT ·adamWDecayAfterAVX2(SB), NOSPLIT, $0-104
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         m_base+48(FP), DX
+	MOVQ         v_base+72(FP), BX
+	MOVQ         c+96(FP), SI
+	VBROADCASTSS (SI), Y0
+	VBROADCASTSS 4(SI), Y1
+	VBROADCASTSS 8(SI), Y2
+	VBROADCASTSS 12(SI), Y3
+	VBROADCASTSS 16(SI), Y4
+	VBROADCASTSS 20(SI), Y5
+	VBROADCASTSS 24(SI), Y6
+	VBROADCASTSS 28(SI), Y7
+	VBROADCASTSS 32(SI), Y8
+	VBROADCASTSS 36(SI), Y9
+	MOVQ         p_len+8(FP), SI
+
+single:
+	CMPQ    SI, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y10
+	VMOVUPS (DX), Y11
+	VMULPS  Y0, Y11, Y11
+	VMULPS  Y1, Y10, Y12
+	VADDPS  Y12, Y11, Y11
+	VMOVUPS (BX), Y13
+	VMULPS  Y2, Y13, Y13
+	VMULPS  Y3, Y10, Y12
+	VMULPS  Y10, Y12, Y12
+	VADDPS  Y12, Y13, Y13
+	VMOVUPS Y11, (DX)
+	VMOVUPS Y13, (BX)
+	VSQRTPS Y13, Y10
+	VMULPS  Y6, Y10, Y10
+	VADDPS  Y4, Y10, Y10
+	VMULPS  Y5, Y11, Y12
+	VDIVPS  Y10, Y12, Y12
+	VMOVUPS (AX), Y10
+	VMULPS  Y7, Y10, Y10
+	VSUBPS  Y12, Y10, Y10
+	VMULPS  Y8, Y10, Y10
+	VMULPS  Y9, Y10, Y12
+	VSUBPS  Y12, Y10, Y10
+	VMOVUPS Y10, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	SUBQ    $0x00000008, SI
+	JMP     single
+
+tail:
+	TESTQ      SI, SI
+	JZ         done
+	MOVQ       $0x00000008, DI
+	SUBQ       SI, DI
+	LEAQ       tailmask<>+0(SB), SI
+	VMOVUPS    (SI)(DI*4), Y10
+	VMASKMOVPS (CX), Y10, Y11
+	VMASKMOVPS (DX), Y10, Y12
+	VMULPS     Y0, Y12, Y12
+	VMULPS     Y1, Y11, Y0
+	VADDPS     Y0, Y12, Y12
+	VMASKMOVPS (BX), Y10, Y1
+	VMULPS     Y2, Y1, Y1
+	VMULPS     Y3, Y11, Y0
+	VMULPS     Y11, Y0, Y0
+	VADDPS     Y0, Y1, Y1
+	VMASKMOVPS Y12, Y10, (DX)
+	VMASKMOVPS Y1, Y10, (BX)
+	VSQRTPS    Y1, Y11
+	VMULPS     Y6, Y11, Y11
+	VADDPS     Y4, Y11, Y11
+	VMULPS     Y5, Y12, Y0
+	VDIVPS     Y11, Y0, Y0
+	VMASKMOVPS (AX), Y10, Y1
+	VMULPS     Y7, Y1, Y1
+	VSUBPS     Y0, Y1, Y1
+	VMULPS     Y8, Y1, Y1
+	VMULPS     Y9, Y1, Y0
+	VSUBPS     Y0, Y1, Y1
+	VMASKMOVPS Y1, Y10, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
 // func lionAVX2(p []float32, g []float32, m []float32, c *[6]float32)
 // Requires: AVX
 TEXT ·lionAVX2(SB), NOSPLIT, $0-80
@@ -3609,6 +3699,526 @@ tail:
 	VADDPS     Y0, Y3, Y2
 	VBLENDVPS  Y9, Y2, Y3, Y3
 	VMASKMOVPS Y3, Y7, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVQ         p_len+8(FP), DX
+
+single:
+	CMPQ    DX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y1
+	VMOVUPS (AX), Y2
+	VMULPS  Y0, Y1, Y1
+	VSUBPS  Y1, Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     single
+
+tail:
+	TESTQ      DX, DX
+	JZ         done
+	MOVQ       $0x00000008, BX
+	SUBQ       DX, BX
+	LEAQ       tailmask<>+0(SB), DX
+	VMOVUPS    (DX)(BX*4), Y1
+	VMASKMOVPS (CX), Y1, Y2
+	VMASKMOVPS (AX), Y1, Y3
+	VMULPS     Y0, Y2, Y0
+	VSUBPS     Y0, Y3, Y3
+	VMASKMOVPS Y3, Y1, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdMomentumFirstAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdMomentumFirstAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y1
+	VMOVUPS (AX), Y2
+	VMOVUPS Y1, (DX)
+	VMULPS  Y0, Y1, Y1
+	VSUBPS  Y1, Y2, Y2
+	VMOVUPS Y2, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y1
+	VMASKMOVPS (CX), Y1, Y2
+	VMASKMOVPS (AX), Y1, Y3
+	VMASKMOVPS Y2, Y1, (DX)
+	VMULPS     Y0, Y2, Y0
+	VSUBPS     Y0, Y3, Y3
+	VMASKMOVPS Y3, Y1, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdMomentumFirstNesterovAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdMomentumFirstNesterovAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        mu+80(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y2
+	VMOVUPS (AX), Y3
+	VMOVUPS Y2, (DX)
+	VMULPS  Y1, Y2, Y4
+	VADDPS  Y4, Y2, Y2
+	VMULPS  Y0, Y2, Y4
+	VSUBPS  Y4, Y3, Y3
+	VMOVUPS Y3, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y2
+	VMASKMOVPS (CX), Y2, Y3
+	VMASKMOVPS (AX), Y2, Y4
+	VMASKMOVPS Y3, Y2, (DX)
+	VMULPS     Y1, Y3, Y1
+	VADDPS     Y1, Y3, Y3
+	VMULPS     Y0, Y3, Y1
+	VSUBPS     Y1, Y4, Y4
+	VMASKMOVPS Y4, Y2, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdMomentumAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdMomentumAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        mu+80(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVSS        c+84(FP), X2
+	VBROADCASTSS X2, Y2
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y3
+	VMOVUPS (AX), Y4
+	VMOVUPS (DX), Y5
+	VMULPS  Y1, Y5, Y5
+	VMULPS  Y2, Y3, Y3
+	VADDPS  Y3, Y5, Y5
+	VMOVUPS Y5, (DX)
+	VMULPS  Y0, Y5, Y3
+	VSUBPS  Y3, Y4, Y4
+	VMOVUPS Y4, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y3
+	VMASKMOVPS (CX), Y3, Y4
+	VMASKMOVPS (AX), Y3, Y5
+	VMASKMOVPS (DX), Y3, Y6
+	VMULPS     Y1, Y6, Y6
+	VMULPS     Y2, Y4, Y1
+	VADDPS     Y1, Y6, Y6
+	VMASKMOVPS Y6, Y3, (DX)
+	VMULPS     Y0, Y6, Y1
+	VSUBPS     Y1, Y5, Y5
+	VMASKMOVPS Y5, Y3, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdMomentumNesterovAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdMomentumNesterovAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        mu+80(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVSS        c+84(FP), X2
+	VBROADCASTSS X2, Y2
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y3
+	VMOVUPS (AX), Y4
+	VMOVUPS (DX), Y6
+	VMULPS  Y1, Y6, Y6
+	VMULPS  Y2, Y3, Y5
+	VADDPS  Y5, Y6, Y6
+	VMOVUPS Y6, (DX)
+	VMULPS  Y1, Y6, Y5
+	VADDPS  Y5, Y3, Y3
+	VMULPS  Y0, Y3, Y5
+	VSUBPS  Y5, Y4, Y4
+	VMOVUPS Y4, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y3
+	VMASKMOVPS (CX), Y3, Y4
+	VMASKMOVPS (AX), Y3, Y5
+	VMASKMOVPS (DX), Y3, Y6
+	VMULPS     Y1, Y6, Y6
+	VMULPS     Y2, Y4, Y2
+	VADDPS     Y2, Y6, Y6
+	VMASKMOVPS Y6, Y3, (DX)
+	VMULPS     Y1, Y6, Y2
+	VADDPS     Y2, Y4, Y4
+	VMULPS     Y0, Y4, Y2
+	VSUBPS     Y2, Y5, Y5
+	VMASKMOVPS Y5, Y3, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdDecayAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdDecayAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        wd+76(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVQ         p_len+8(FP), DX
+
+single:
+	CMPQ    DX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y2
+	VMOVUPS (AX), Y3
+	VMULPS  Y1, Y3, Y4
+	VADDPS  Y4, Y2, Y2
+	VMULPS  Y0, Y2, Y4
+	VSUBPS  Y4, Y3, Y3
+	VMOVUPS Y3, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, DX
+	JMP     single
+
+tail:
+	TESTQ      DX, DX
+	JZ         done
+	MOVQ       $0x00000008, BX
+	SUBQ       DX, BX
+	LEAQ       tailmask<>+0(SB), DX
+	VMOVUPS    (DX)(BX*4), Y2
+	VMASKMOVPS (CX), Y2, Y3
+	VMASKMOVPS (AX), Y2, Y4
+	VMULPS     Y1, Y4, Y1
+	VADDPS     Y1, Y3, Y3
+	VMULPS     Y0, Y3, Y1
+	VSUBPS     Y1, Y4, Y4
+	VMASKMOVPS Y4, Y2, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdDecayMomentumFirstAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdDecayMomentumFirstAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        wd+76(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y2
+	VMOVUPS (AX), Y3
+	VMULPS  Y1, Y3, Y4
+	VADDPS  Y4, Y2, Y2
+	VMOVUPS Y2, (DX)
+	VMULPS  Y0, Y2, Y4
+	VSUBPS  Y4, Y3, Y3
+	VMOVUPS Y3, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y2
+	VMASKMOVPS (CX), Y2, Y3
+	VMASKMOVPS (AX), Y2, Y4
+	VMULPS     Y1, Y4, Y1
+	VADDPS     Y1, Y3, Y3
+	VMASKMOVPS Y3, Y2, (DX)
+	VMULPS     Y0, Y3, Y1
+	VSUBPS     Y1, Y4, Y4
+	VMASKMOVPS Y4, Y2, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdDecayMomentumFirstNesterovAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdDecayMomentumFirstNesterovAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        wd+76(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVSS        mu+80(FP), X2
+	VBROADCASTSS X2, Y2
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y3
+	VMOVUPS (AX), Y4
+	VMULPS  Y1, Y4, Y5
+	VADDPS  Y5, Y3, Y3
+	VMOVUPS Y3, (DX)
+	VMULPS  Y2, Y3, Y5
+	VADDPS  Y5, Y3, Y3
+	VMULPS  Y0, Y3, Y5
+	VSUBPS  Y5, Y4, Y4
+	VMOVUPS Y4, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y3
+	VMASKMOVPS (CX), Y3, Y4
+	VMASKMOVPS (AX), Y3, Y5
+	VMULPS     Y1, Y5, Y1
+	VADDPS     Y1, Y4, Y4
+	VMASKMOVPS Y4, Y3, (DX)
+	VMULPS     Y2, Y4, Y1
+	VADDPS     Y1, Y4, Y4
+	VMULPS     Y0, Y4, Y1
+	VSUBPS     Y1, Y5, Y5
+	VMASKMOVPS Y5, Y3, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdDecayMomentumAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdDecayMomentumAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        wd+76(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVSS        mu+80(FP), X2
+	VBROADCASTSS X2, Y2
+	MOVSS        c+84(FP), X3
+	VBROADCASTSS X3, Y3
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y4
+	VMOVUPS (AX), Y5
+	VMULPS  Y1, Y5, Y6
+	VADDPS  Y6, Y4, Y4
+	VMOVUPS (DX), Y7
+	VMULPS  Y2, Y7, Y7
+	VMULPS  Y3, Y4, Y6
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, (DX)
+	VMULPS  Y0, Y7, Y6
+	VSUBPS  Y6, Y5, Y5
+	VMOVUPS Y5, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y4
+	VMASKMOVPS (CX), Y4, Y5
+	VMASKMOVPS (AX), Y4, Y6
+	VMULPS     Y1, Y6, Y1
+	VADDPS     Y1, Y5, Y5
+	VMASKMOVPS (DX), Y4, Y7
+	VMULPS     Y2, Y7, Y7
+	VMULPS     Y3, Y5, Y1
+	VADDPS     Y1, Y7, Y7
+	VMASKMOVPS Y7, Y4, (DX)
+	VMULPS     Y0, Y7, Y1
+	VSUBPS     Y1, Y6, Y6
+	VMASKMOVPS Y6, Y4, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdDecayMomentumNesterovAVX2(p []float32, g []float32, b []float32, lr float32, wd float32, mu float32, c float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·sgdDecayMomentumNesterovAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         b_base+48(FP), DX
+	MOVSS        lr+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        wd+76(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVSS        mu+80(FP), X2
+	VBROADCASTSS X2, Y2
+	MOVSS        c+84(FP), X3
+	VBROADCASTSS X3, Y3
+	MOVQ         p_len+8(FP), BX
+
+single:
+	CMPQ    BX, $0x00000008
+	JL      tail
+	VMOVUPS (CX), Y4
+	VMOVUPS (AX), Y5
+	VMULPS  Y1, Y5, Y6
+	VADDPS  Y6, Y4, Y4
+	VMOVUPS (DX), Y7
+	VMULPS  Y2, Y7, Y7
+	VMULPS  Y3, Y4, Y6
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, (DX)
+	VMULPS  Y2, Y7, Y6
+	VADDPS  Y6, Y4, Y4
+	VMULPS  Y0, Y4, Y6
+	VSUBPS  Y6, Y5, Y5
+	VMOVUPS Y5, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, BX
+	JMP     single
+
+tail:
+	TESTQ      BX, BX
+	JZ         done
+	MOVQ       $0x00000008, SI
+	SUBQ       BX, SI
+	LEAQ       tailmask<>+0(SB), BX
+	VMOVUPS    (BX)(SI*4), Y4
+	VMASKMOVPS (CX), Y4, Y5
+	VMASKMOVPS (AX), Y4, Y6
+	VMULPS     Y1, Y6, Y1
+	VADDPS     Y1, Y5, Y5
+	VMASKMOVPS (DX), Y4, Y7
+	VMULPS     Y2, Y7, Y7
+	VMULPS     Y3, Y5, Y1
+	VADDPS     Y1, Y7, Y7
+	VMASKMOVPS Y7, Y4, (DX)
+	VMULPS     Y2, Y7, Y1
+	VADDPS     Y1, Y5, Y5
+	VMULPS     Y0, Y5, Y1
+	VSUBPS     Y1, Y6, Y6
+	VMASKMOVPS Y6, Y4, (AX)
 
 done:
 	VZEROUPPER

@@ -142,25 +142,28 @@ func BenchmarkUpdate(b *testing.B) {
 	g := normalSlice(r, updateParams, 0, 1e-3)
 	m := make([]float32, updateParams)
 	v := make([]float32, updateParams)
-	h := adamWSettings[0]
-	b.Run("AdamW/10.8M", func(b *testing.B) {
-		benchOnEveryPath(b, func(b *testing.B) {
-			b.SetBytes(28 * updateParams) // read p, g, m, v; write p, m, v
-			for b.Loop() {
-				AdamW(p, g, m, v, h)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/step")
+	for _, bc := range []struct {
+		name  string
+		bytes int64 // per element
+		run   func()
+	}{
+		{"AdamW", 28, func() { AdamW(p, g, m, v, adamWSettings[0]) }}, // read p, g, m, v; write p, m, v
+		{"AdamW-HF", 28, func() { AdamW(p, g, m, v, adamWSettings[1]) }},
+		{"Lion", 20, func() { Lion(p, g, m, lionCases[0].params()) }}, // read p, g, m; write p, m
+		{"SGD", 12, func() { SGD(p, g, nil, SGDParams{LR: 0.1}) }},    // read p, g; write p
+		{"SGD-momentum", 20, func() { SGD(p, g, m, SGDParams{LR: 0.1, Momentum: 0.9}) }},
+		{"SGD-nesterov-decay", 20, func() { SGD(p, g, m, SGDParams{LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4}) }},
+	} {
+		b.Run(bc.name+"/10.8M", func(b *testing.B) {
+			benchOnEveryPath(b, func(b *testing.B) {
+				b.SetBytes(bc.bytes * updateParams)
+				for b.Loop() {
+					bc.run()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/step")
+			})
 		})
-	})
-	b.Run("Lion/10.8M", func(b *testing.B) {
-		benchOnEveryPath(b, func(b *testing.B) {
-			b.SetBytes(20 * updateParams) // read p, g, m; write p, m
-			for b.Loop() {
-				Lion(p, g, m, LionParams{LR: 1e-4, Beta1: 0.9, Beta2: 0.99, Decay: 0.9999})
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/step")
-		})
-	})
+	}
 }
 
 // BenchmarkCopy is Go's copy of n float32s (8n bytes moved) on one thread

@@ -1,7 +1,7 @@
 // Command vec generates kiln's AVX2+FMA vector kernels (kernels/vec_amd64.s):
 // elementwise maps, reductions, a vectorised exp and the functions built on
-// it, the pieces of the softmax and norm row kernels, and the fused AdamW and
-// Lion updates.
+// it, the pieces of the softmax and norm row kernels, and the fused AdamW,
+// Lion and SGD updates.
 //
 // Every kernel walks its slices four (or two, or one) 8-wide vectors at a
 // time, then one vector at a time, and finishes the last 1-7 elements with
@@ -64,8 +64,18 @@ func main() {
 	rmsBackwardDx("rmsBackDxAVX2", true)
 	rmsBackwardDx("rmsBackDxNoGammaAVX2", false)
 
-	adamW()
+	adamW("adamWAVX2", false)
+	adamW("adamWDecayAfterAVX2", true)
 	lion()
+	for _, decay := range []bool{false, true} {
+		for _, mode := range []sgdMode{sgdPlain, sgdFirst, sgdMomentum} {
+			for _, nesterov := range []bool{false, true} {
+				if mode != sgdPlain || !nesterov {
+					sgd(decay, mode, nesterov)
+				}
+			}
+		}
+	}
 
 	Generate()
 }
@@ -927,12 +937,18 @@ func broadcastConsts(ptr string, k int) []VecVirtual {
 	return v
 }
 
-func adamW() {
-	TEXT("adamWAVX2", NOSPLIT, "func(p, g, m, v []float32, c *[9]float32)")
-	Doc("adamWAVX2 applies the AdamW update with c = beta1, 1-beta1, beta2, 1-beta2,",
-		"eps, step size, denominator scale, decay before, decay after.")
+func adamW(name string, after bool) {
+	k := 9
+	sig, doc := "func(p, g, m, v []float32, c *[9]float32)", "."
+	if after {
+		k = 10
+		sig, doc = "func(p, g, m, v []float32, c *[10]float32)", ", fraction of p subtracted after."
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(name+" applies the AdamW update with c = beta1, 1-beta1, beta2, 1-beta2,",
+		"eps, step size, denominator scale, factor before, factor after"+doc)
 	p, g, m, v := param("p"), param("g"), param("m"), param("v")
-	c := broadcastConsts("c", 9)
+	c := broadcastConsts("c", k)
 	b1, c1, b2, c2, eps, step, dscale, pre, post := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
 	n := length("p")
 	forEach(n, []stream{p, g, m, v}, 1, func(_ int, mask Op) {
@@ -959,6 +975,10 @@ func adamW() {
 		VMULPS(pre, x, x)
 		VSUBPS(t, x, x)
 		VMULPS(post, x, x)
+		if after {
+			VMULPS(c[9], x, t)
+			VSUBPS(t, x, x) // p -= after*p
+		}
 		p.store(x, 0, mask)
 	})
 	VZEROUPPER()
@@ -995,6 +1015,92 @@ func lion() {
 		VBLENDVPS(gt, t, x, x)
 		VADDPS(lr, x, t)
 		VBLENDVPS(lt, t, x, x)
+		p.store(x, 0, mask)
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// sgdMode is how an SGD kernel treats the momentum buffer.
+type sgdMode int
+
+const (
+	sgdPlain    sgdMode = iota // no momentum, no buffer
+	sgdFirst                   // the buffer starts as the gradient
+	sgdMomentum                // b = mu*b + (1-dampening)*g
+)
+
+// sgdName is the name of the SGD kernel with the given options.
+func sgdName(decay bool, mode sgdMode, nesterov bool) string {
+	name := "sgd"
+	if decay {
+		name += "Decay"
+	}
+	name += [...]string{"", "MomentumFirst", "Momentum"}[mode]
+	if nesterov {
+		name += "Nesterov"
+	}
+	return name + "AVX2"
+}
+
+// sgd emits one SGD kernel: each option is a kernel of its own rather than
+// a test in the loop. All take the same arguments, c = 1-dampening.
+func sgd(decay bool, mode sgdMode, nesterov bool) {
+	name := sgdName(decay, mode, nesterov)
+	TEXT(name, NOSPLIT, "func(p, g, b []float32, lr, wd, mu, c float32)")
+	what := map[sgdMode]string{sgdPlain: "without momentum", sgdFirst: "on the first step of the momentum buffer b", sgdMomentum: "with momentum buffer b"}[mode]
+	if nesterov {
+		what += " (Nesterov)"
+	}
+	if decay {
+		what += ", weight decay wd added to the gradient"
+	}
+	Doc(name + " applies the SGD update " + what + ".")
+	p, g := param("p"), param("g")
+	streams := []stream{p, g}
+	var b stream
+	if mode != sgdPlain {
+		b = param("b")
+		streams = append(streams, b)
+	}
+	lr := broadcastParam("lr")
+	var wd, mu, c VecVirtual
+	if decay {
+		wd = broadcastParam("wd")
+	}
+	if mode != sgdPlain && (mode == sgdMomentum || nesterov) {
+		mu = broadcastParam("mu")
+	}
+	if mode == sgdMomentum {
+		c = broadcastParam("c")
+	}
+	n := length("p")
+	forEach(n, streams, 1, func(_ int, mask Op) {
+		d := g.load(0, mask)
+		x := p.load(0, mask)
+		t := YMM()
+		if decay {
+			VMULPS(wd, x, t)
+			VADDPS(t, d, d) // d = g + wd*p
+		}
+		if mode != sgdPlain {
+			bi := d
+			if mode == sgdMomentum {
+				bi = b.load(0, mask)
+				VMULPS(mu, bi, bi)
+				VMULPS(c, d, t)
+				VADDPS(t, bi, bi) // b = mu*b + (1-dampening)*d
+			}
+			b.store(bi, 0, mask)
+			if nesterov {
+				VMULPS(mu, bi, t)
+				VADDPS(t, d, d) // d += mu*b
+			} else {
+				d = bi
+			}
+		}
+		VMULPS(lr, d, t)
+		VSUBPS(t, x, x) // p -= lr*d
 		p.store(x, 0, mask)
 	})
 	VZEROUPPER()
