@@ -59,7 +59,8 @@ func (a AdamTorch) Update(p, g []float32, s *TensorState, lr, wd float64) {
 	}
 	if !a.AMSGrad && (wd == 0 || a.Decoupled) {
 		kernels.AdamW(p, g, s.Buf[0], s.Buf[1], kernels.AdamWParams{
-			Beta1: float32(a.Beta1), Beta2: float32(a.Beta2), Eps: float32(a.Eps),
+			Beta1: float32(a.Beta1), Beta2: float32(a.Beta2),
+			OneMinusBeta1: oneMinus(a.Beta1), OneMinusBeta2: oneMinus(a.Beta2), Eps: float32(a.Eps),
 			StepSize: float32(lr / bc1), DenomScale: float32(1 / math.Sqrt(bc2)),
 			DecayPre: float32(decay), DecayPost: 1,
 		})
@@ -74,7 +75,7 @@ func (a AdamTorch) Update(p, g []float32, s *TensorState, lr, wd float64) {
 	if a.AMSGrad {
 		l.c = s.Buf[2]
 	}
-	l.k = [10]float32{float32(a.Beta1), complement(a.Beta1), float32(a.Beta2), complement(a.Beta2),
+	l.k = [10]float32{float32(a.Beta1), oneMinus(a.Beta1), float32(a.Beta2), oneMinus(a.Beta2),
 		float32(a.Eps), float32(lr / bc1), float32(1 / math.Sqrt(bc2)), float32(l2), float32(decay)}
 	l.do(len(p))
 }
@@ -91,21 +92,24 @@ func adamTorchLoop(l *loop, lo, hi int) {
 		vmax = vmax[:len(p)]
 	}
 	b1, c1, b2, c2, eps, step, ds, wd, decay := l.k[0], l.k[1], l.k[2], l.k[3], l.k[4], l.k[5], l.k[6], l.k[7], l.k[8]
+	// As in the kernels, converting each product to float32 keeps the
+	// compiler from fusing it with the sum that follows, so that every
+	// path rounds alike.
 	for i := range p {
 		x := p[i]
 		gi := g[i]
 		if wd != 0 {
-			gi += wd * x
+			gi += float32(wd * x)
 		}
-		x *= decay
-		mi := b1*m[i] + c1*gi
-		vi := b2*v[i] + c2*gi*gi
+		x = float32(x * decay)
+		mi := float32(b1*m[i]) + float32(c1*gi)
+		vi := float32(b2*v[i]) + float32(float32(c2*gi)*gi)
 		m[i], v[i] = mi, vi
 		if vmax != nil {
 			vi = max(vmax[i], vi)
 			vmax[i] = vi
 		}
-		p[i] = x - step*mi/(float32(math.Sqrt(float64(vi)))*ds+eps)
+		p[i] = x - step*mi/(float32(float32(math.Sqrt(float64(vi)))*ds)+eps)
 	}
 }
 
@@ -120,28 +124,27 @@ func (a AdamTorch) Direction(d, g []float32, s *TensorState) float64 {
 	if a.AMSGrad {
 		vmax = s.Buf[2][:len(d)]
 	}
-	b1, c1, b2, c2 := float32(a.Beta1), complement(a.Beta1), float32(a.Beta2), complement(a.Beta2)
+	b1, c1, b2, c2 := float32(a.Beta1), oneMinus(a.Beta1), float32(a.Beta2), oneMinus(a.Beta2)
 	eps, ds := float32(a.Eps), float32(1/math.Sqrt(bc2))
 	for i := range d {
 		gi := g[i]
-		mi := b1*m[i] + c1*gi
-		vi := b2*v[i] + c2*gi*gi
+		mi := float32(b1*m[i]) + float32(c1*gi)
+		vi := float32(b2*v[i]) + float32(float32(c2*gi)*gi)
 		m[i], v[i] = mi, vi
 		if vmax != nil {
 			vi = max(vmax[i], vi)
 			vmax[i] = vi
 		}
-		d[i] = mi / (float32(math.Sqrt(float64(vi)))*ds + eps)
+		d[i] = mi / (float32(float32(math.Sqrt(float64(vi)))*ds) + eps)
 	}
 	return 1 / bc1
 }
 
-// complement returns the weight 1−β of the new value in a moving average,
-// computed as the fused kernels compute it (in float32 from the rounded β),
-// so that every path of an optimizer rounds alike. PyTorch rounds 1−β from
-// float64 instead; for β = 0.999 the two differ by 1.3e-5 relative, which
-// amounts to using β = float32(0.999) consistently.
-func complement(beta float64) float32 { return 1 - float32(beta) }
+// oneMinus returns the weight 1−β of the new value in a moving average,
+// rounded to float32 from float64 as PyTorch rounds it. (1 − float32(β)
+// would be 1.3e-5 relative off for β = 0.999.) Every path of an optimizer,
+// the fused kernels included, uses this weight, so that all round alike.
+func oneMinus(beta float64) float32 { return float32(1 - beta) }
 
 // biasCorrections returns 1−β1ᵗ and 1−β2ᵗ, with math.Pow as PyTorch does.
 func biasCorrections(beta1, beta2 float64, step int64) (bc1, bc2 float64) {

@@ -47,15 +47,14 @@ func (a AdamHF) scale(step int64) float64 {
 func (a AdamHF) Update(p, g []float32, s *TensorState, lr, wd float64) {
 	checkLens("optim.AdamHF.Update", p, g, s, 2)
 	s.Step++
+	// The reference subtracts lr·wd·p after the update: the kernel does
+	// that with the exact amount lr·wd (a factor 1−lr·wd would round it).
 	kernels.AdamW(p, g, s.Buf[0], s.Buf[1], kernels.AdamWParams{
-		Beta1: float32(a.Beta1), Beta2: float32(a.Beta2), Eps: float32(a.Eps),
+		Beta1: float32(a.Beta1), Beta2: float32(a.Beta2),
+		OneMinusBeta1: oneMinus(a.Beta1), OneMinusBeta2: oneMinus(a.Beta2), Eps: float32(a.Eps),
 		StepSize: float32(lr * a.scale(s.Step)), DenomScale: 1, DecayPre: 1, DecayPost: 1,
+		DecayAfter: float32(lr * wd),
 	})
-	if wd != 0 {
-		// The reference subtracts lr·wd·p; the kernel's multiplicative
-		// DecayPost = 1−lr·wd would round the small factor lr·wd.
-		decayAfter(p, float32(lr*wd))
-	}
 }
 
 // Direction advances s with g and writes m/(√v + ε) into d; the scale is
@@ -64,18 +63,18 @@ func (a AdamHF) Direction(d, g []float32, s *TensorState) float64 {
 	checkLens("optim.AdamHF.Direction", d, g, s, 2)
 	s.Step++
 	g, m, v := g[:len(d)], s.Buf[0][:len(d)], s.Buf[1][:len(d)]
-	b1, c1, b2, c2, eps := float32(a.Beta1), complement(a.Beta1), float32(a.Beta2), complement(a.Beta2), float32(a.Eps)
+	b1, c1, b2, c2, eps := float32(a.Beta1), oneMinus(a.Beta1), float32(a.Beta2), oneMinus(a.Beta2), float32(a.Eps)
 	for i := range d {
 		gi := g[i]
-		mi := b1*m[i] + c1*gi
-		vi := b2*v[i] + c2*gi*gi
+		mi := float32(b1*m[i]) + float32(c1*gi)
+		vi := float32(b2*v[i]) + float32(float32(c2*gi)*gi)
 		m[i], v[i] = mi, vi
 		d[i] = mi / (float32(math.Sqrt(float64(vi))) + eps)
 	}
 	return a.scale(s.Step)
 }
 
-// decayAfter sets p -= c*p.
+// decayAfter sets p -= c*p, rounded as the kernel's DecayAfter is.
 func decayAfter(p []float32, c float32) {
 	l := newLoop(decayAfterLoop)
 	l.p = p
@@ -86,7 +85,7 @@ func decayAfter(p []float32, c float32) {
 func decayAfterLoop(l *loop, lo, hi int) {
 	p, c := l.p[lo:hi], l.k[0]
 	for i, x := range p {
-		p[i] = x - c*x
+		p[i] = x - float32(c*x)
 	}
 }
 

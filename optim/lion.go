@@ -33,6 +33,7 @@ func (c LionCore) Update(p, g []float32, s *TensorState, lr, wd float64) {
 	s.Step++
 	kernels.Lion(p, g, s.Buf[0], kernels.LionParams{
 		LR: float32(lr), Beta1: float32(c.Beta1), Beta2: float32(c.Beta2), Decay: float32(1 - lr*wd),
+		OneMinusBeta1: oneMinus(c.Beta1), OneMinusBeta2: oneMinus(c.Beta2),
 	})
 }
 
@@ -42,11 +43,11 @@ func (c LionCore) Direction(d, g []float32, s *TensorState) float64 {
 	checkLens("optim.LionCore.Direction", d, g, s, 1)
 	s.Step++
 	g, m := g[:len(d)], s.Buf[0][:len(d)]
-	b1, c1, b2, c2 := float32(c.Beta1), complement(c.Beta1), float32(c.Beta2), complement(c.Beta2)
+	b1, c1, b2, c2 := float32(c.Beta1), oneMinus(c.Beta1), float32(c.Beta2), oneMinus(c.Beta2)
 	for i := range d {
 		gi := g[i]
-		u := b1*m[i] + c1*gi
-		m[i] = b2*m[i] + c2*gi
+		u := float32(b1*m[i]) + float32(c1*gi)
+		m[i] = float32(b2*m[i]) + float32(c2*gi)
 		switch {
 		case u > 0:
 			d[i] = 1

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kiln-ml/kiln/autograd"
+	"github.com/kiln-ml/kiln/kernels"
 )
 
 // SGDCore is stochastic gradient descent as torch.optim.SGD defines it:
@@ -49,102 +50,62 @@ func (c SGDCore) slots() int {
 	return 1
 }
 
-// Update applies one SGD step to p in place.
+// Update applies one SGD step to p in place, with the fused kernel.
 func (c SGDCore) Update(p, g []float32, s *TensorState, lr, wd float64) {
 	checkLens("optim.SGDCore.Update", p, g, s, c.slots())
-	c.run(p, p, g, s, float32(lr), float32(wd))
+	var buf []float32
+	if c.Momentum != 0 {
+		buf = s.Buf[0]
+	}
+	first := s.Step == 0
+	s.Step++
+	kernels.SGD(p, g, buf, kernels.SGDParams{
+		LR: float32(lr), Momentum: float32(c.Momentum), WeightDecay: float32(wd),
+		Dampening: float32(c.Dampening), OneMinusDampening: oneMinus(c.Dampening),
+		Nesterov: c.Nesterov, First: first,
+	})
 }
 
 // Direction advances s with g and writes the step direction into d (the
 // momentum buffer, or its Nesterov form, or g itself); the scale is 1.
 func (c SGDCore) Direction(d, g []float32, s *TensorState) float64 {
 	checkLens("optim.SGDCore.Direction", d, g, s, c.slots())
-	c.run(nil, d, g, s, 0, 0)
+	first := s.Step == 0
+	s.Step++
+	if c.Momentum == 0 {
+		copy(d, g)
+		return 1
+	}
+	l := newLoop(sgdDirectionLoop)
+	l.g, l.a, l.b = g, d, s.Buf[0]
+	l.k = [10]float32{float32(c.Momentum), oneMinus(c.Dampening)}
+	if c.Nesterov {
+		l.k[2] = 1
+	}
+	if first {
+		l.k[3] = 1
+	}
+	l.do(len(d))
 	return 1
 }
 
-// run updates p (when not nil) or writes the direction into d.
-func (c SGDCore) run(p, d, g []float32, s *TensorState, lr, wd float32) {
-	first := s.Step == 0
-	s.Step++
-	l := newLoop(sgdLoop)
-	l.p, l.g, l.a = p, g, d
-	if c.Momentum != 0 {
-		l.b = s.Buf[0]
-	}
-	l.k = [10]float32{lr, wd, float32(c.Momentum), float32(1 - c.Dampening)}
-	if c.Nesterov {
-		l.k[4] = 1
-	}
-	if first {
-		l.k[5] = 1
-	}
-	l.do(len(g))
-}
-
-func sgdLoop(l *loop, lo, hi int) {
-	g := l.g[lo:hi]
-	lr, wd, mu, damp, nesterov, first := l.k[0], l.k[1], l.k[2], l.k[3], l.k[4] != 0, l.k[5] != 0
-	var p, buf, d []float32
-	if l.p != nil {
-		p = l.p[lo:hi]
-		p = p[:len(g)]
-	}
-	if l.b != nil {
-		buf = l.b[lo:hi]
-		buf = buf[:len(g)]
-	}
-	if l.a != nil {
-		d = l.a[lo:hi]
-		d = d[:len(g)]
-	}
-	// The common cases of training get loops without branches.
-	n := len(g)
-	switch {
-	case p != nil && buf == nil && wd == 0:
-		p := p[:n]
-		for i, gi := range g {
-			p[i] -= lr * gi
-		}
-		return
-	case p != nil && buf != nil && !first && !nesterov:
-		p, buf := p[:n], buf[:n]
-		if wd == 0 {
-			for i, gi := range g {
-				b := mu*buf[i] + damp*gi
-				buf[i] = b
-				p[i] -= lr * b
-			}
-			return
-		}
-		for i, gi := range g {
-			gi += wd * p[i]
-			b := mu*buf[i] + damp*gi
-			buf[i] = b
-			p[i] -= lr * b
-		}
-		return
-	}
+// sgdDirectionLoop is the momentum part of kernels.SGD, writing the
+// direction instead of updating a parameter, rounded as the kernel rounds.
+func sgdDirectionLoop(l *loop, lo, hi int) {
+	d := l.a[lo:hi]
+	g, buf := l.g[lo:hi], l.b[lo:hi]
+	g, buf = g[:len(d)], buf[:len(d)]
+	mu, c, nesterov, first := l.k[0], l.k[1], l.k[2] != 0, l.k[3] != 0
 	for i, gi := range g {
-		if wd != 0 {
-			gi += wd * p[i]
+		b := gi
+		if !first {
+			b = float32(mu*buf[i]) + float32(c*gi)
 		}
-		if buf != nil {
-			b := gi
-			if !first {
-				b = mu*buf[i] + damp*gi
-			}
-			buf[i] = b
-			if nesterov {
-				gi += mu * b
-			} else {
-				gi = b
-			}
-		}
-		if p != nil {
-			p[i] -= lr * gi
+		buf[i] = b
+		if nesterov {
+			d[i] = gi + float32(mu*b)
 		} else {
-			d[i] = gi
+			d[i] = b
 		}
 	}
 }

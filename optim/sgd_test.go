@@ -112,20 +112,26 @@ func TestSGDWithoutMomentumHasNoState(t *testing.T) {
 	assert.Len(t, opt.State().Tensors, 1)
 }
 
-// Direction gives the step SGD takes.
+// Direction gives the step SGD takes, rounded as the fused kernel of
+// Update rounds it, on tensors split over threads too.
 func TestSGDDirection(t *testing.T) {
-	core := SGDCore{Momentum: 0.9, Nesterov: true}
-	st1, st2 := NewTensorState(core, 3), NewTensorState(core, 3)
-	p := []float32{1, 2, 3}
-	d := make([]float32, 3)
-	for step := range 3 {
-		g := []float32{0.5, -1, float32(step)}
-		before := append([]float32(nil), p...)
-		core.Update(p, g, &st1, 0.1, 0)
-		assert.Equal(t, 1.0, core.Direction(d, g, &st2))
-		for i := range p {
-			assert.Equal(t, before[i]-0.1*d[i], p[i])
+	for _, core := range []SGDCore{{}, {Momentum: 0.9}, {Momentum: 0.9, Dampening: 0.3}, {Momentum: 0.9, Nesterov: true}} {
+		for _, n := range []int{3, 3*grain + 5} {
+			st1, st2 := NewTensorState(core, n), NewTensorState(core, n)
+			p := randomVec(31, n, 1)
+			d := make([]float32, n)
+			for step := range 3 {
+				g := randomVec(uint64(32+step), n, 1)
+				before := append([]float32(nil), p...)
+				core.Update(p, g, &st1, 0.1, 0)
+				assert.Equal(t, 1.0, core.Direction(d, g, &st2))
+				for i := range p {
+					if before[i]-0.1*d[i] != p[i] {
+						require.Failf(t, "Direction differs from Update", "%+v n=%d step %d coordinate %d: %v - 0.1*%v != %v", core, n, step, i, before[i], d[i], p[i])
+					}
+				}
+			}
+			assert.Equal(t, st1, st2, "%+v n=%d", core, n)
 		}
 	}
-	assert.Equal(t, st1, st2)
 }
