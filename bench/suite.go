@@ -24,6 +24,7 @@ type Config struct {
 	Schedules   []string    // default all (see ScheduleNames)
 	Seeds       []uint64    // default 1, 2, 3
 	StepsScale  float64     // multiplies every task's step budget (default 1)
+	Evals       int         // validations per run besides the one at step 0 (default 10)
 	Sweep       int         // learning rates per optimizer, a factor 2 apart (default 3)
 	Rank        int         // rank of the low-rank optimizers (default: each task's, a quarter of its width)
 	WeightDecay float64     // weight decay of every optimizer (default 0)
@@ -88,6 +89,12 @@ func New(cfg Config) (*Suite, error) {
 	}
 	if !(cfg.StepsScale > 0) || math.IsInf(cfg.StepsScale, 0) {
 		return nil, fmt.Errorf("bench: steps scale %v must be a positive number", cfg.StepsScale)
+	}
+	if cfg.Evals == 0 {
+		cfg.Evals = 10
+	}
+	if cfg.Evals < 1 {
+		return nil, fmt.Errorf("bench: %d validations per run; want at least 1", cfg.Evals)
 	}
 	if cfg.Sweep == 0 {
 		cfg.Sweep = 3
@@ -166,10 +173,21 @@ func (s *Suite) Count() (runs, steps int) {
 	for _, t := range s.tasks {
 		n := per * len(s.cfg.Optimizers) * len(s.cfg.Seeds)
 		runs += n
-		steps += n * t.Budget(s.cfg.StepsScale).Steps
+		steps += n * s.budget(t).Steps
 	}
 	return runs, steps
 }
+
+// budget returns a task's budget in this suite: scaled, with Evals
+// validations.
+func (s *Suite) budget(t Task) Budget {
+	b := t.Budget(s.cfg.StepsScale)
+	b.EvalEvery = max(1, b.Steps/s.cfg.Evals)
+	return b
+}
+
+// Budget returns the budget of task in this suite.
+func (s *Suite) Budget(t Task) Budget { return s.budget(t) }
 
 func btoi(b bool) int {
 	if b {
@@ -188,7 +206,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 	x := &execution{s: s, total: total}
 	var results []*Result
 	for _, t := range s.tasks {
-		b := t.Budget(s.cfg.StepsScale)
+		b := s.budget(t)
 		for _, o := range s.cfg.Optimizers {
 			optS := optimizerSettings(o, t, b, s.cfg.Rank, s.cfg.WeightDecay)
 			sweep := Sweep(t.LR(o), s.cfg.Sweep)
@@ -259,7 +277,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 func (s *Suite) report(results []*Result) *Report {
 	var infos []TaskInfo
 	for _, t := range s.tasks {
-		infos = append(infos, TaskInfo{Name: t.Name(), Description: t.Description(), Budget: t.Budget(s.cfg.StepsScale)})
+		infos = append(infos, TaskInfo{Name: t.Name(), Description: t.Description(), Budget: s.budget(t)})
 	}
 	return Summarize(results, SummaryOptions{Tasks: infos, Margin: s.cfg.Margin, Seeds: s.cfg.Seeds})
 }

@@ -63,7 +63,8 @@ type Budget struct {
 }
 
 // scaled returns a task's budget for base steps at scale: warm-up is 10% of
-// the steps, as in the GaLore scripts, and validation happens evals times.
+// the steps, as in the GaLore scripts, and validation happens evals times
+// (a suite may choose another count).
 func scaled(base int, scale float64, evals int, clip float64) Budget {
 	steps := max(20, int(math.Round(float64(base)*scale)))
 	return Budget{Steps: steps, Warmup: steps / 10, EvalEvery: max(1, steps/evals), ClipNorm: clip}

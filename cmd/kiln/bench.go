@@ -26,7 +26,7 @@ type benchFlags struct {
 	tasks, optimizers, schedules string
 	seeds                        string
 	stepsScale                   float64
-	sweep, rank, threads         int
+	sweep, rank, threads, evals  int
 	weightDecay, margin          float64
 	out, data                    string
 	rerun, list                  bool
@@ -55,6 +55,7 @@ Flags:
 	fs.StringVar(&f.schedules, "schedules", strings.Join(bench.ScheduleNames(), ","), "comma-separated schedules")
 	fs.StringVar(&f.seeds, "seeds", "3", "seeds: a count N (seeds 1..N), a list (1,5,9) or a range (4-6)")
 	fs.Float64Var(&f.stepsScale, "steps-scale", 1, "multiply every task's step budget by this")
+	fs.IntVar(&f.evals, "evals", 10, "validations per run (besides the one at step 0)")
 	fs.IntVar(&f.sweep, "sweep", 3, "learning rates per optimizer, a factor of 2 apart (1: the centre only)")
 	fs.IntVar(&f.rank, "rank", 0, "rank of GaLore, Natural GaLore and Fira (default: a quarter of each task's width)")
 	fs.Float64Var(&f.weightDecay, "weight-decay", 0, "weight decay of every optimizer")
@@ -79,11 +80,14 @@ Flags:
 	}
 	cfg := bench.Config{
 		Tasks: splitList(f.tasks), Optimizers: splitList(f.optimizers), Schedules: splitList(f.schedules),
-		Seeds: seeds, StepsScale: f.stepsScale, Sweep: f.sweep, Rank: f.rank, WeightDecay: f.weightDecay,
+		Seeds: seeds, StepsScale: f.stepsScale, Evals: f.evals, Sweep: f.sweep, Rank: f.rank, WeightDecay: f.weightDecay,
 		Margin: f.margin, Out: f.out, Rerun: f.rerun, Corpus: f.data,
 	}
 	if f.sweep < 1 {
 		return nil, cfg, fmt.Errorf("--sweep %d must be at least 1", f.sweep)
+	}
+	if f.evals < 1 {
+		return nil, cfg, fmt.Errorf("--evals %d must be at least 1", f.evals)
 	}
 	return f, cfg, nil
 }
@@ -200,7 +204,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stderr, "kiln bench: %d runs, %d steps: %d tasks x %d optimizers x %d schedules x %d seeds (%d learning rates per sweep)\n",
 		runs, steps, len(cfg.Tasks), len(cfg.Optimizers), len(cfg.Schedules), len(cfg.Seeds), cfg.Sweep)
 	for _, t := range s.Tasks() {
-		b := t.Budget(cfg.StepsScale)
+		b := s.Budget(t)
 		fmt.Fprintf(stderr, "  %-11s %d steps: %s\n", t.Name(), b.Steps, t.Description())
 	}
 	fmt.Fprintf(stderr, "  %d threads, %s kernels; results in %s\n", f.threads, kernels.Path(), s.Store().Dir())

@@ -49,7 +49,7 @@ func TestParseBenchFlags(t *testing.T) {
 	assert.Equal(t, 8, cfg.Rank)
 	assert.True(t, cfg.Rerun)
 
-	for _, args := range [][]string{{"--threads", "0"}, {"--seeds", "x"}, {"--sweep", "0"}, {"extra"}, {"--nope"}} {
+	for _, args := range [][]string{{"--threads", "0"}, {"--seeds", "x"}, {"--sweep", "0"}, {"--evals", "0"}, {"extra"}, {"--nope"}} {
 		_, _, err := parseBenchFlags(args, &out)
 		assert.Error(t, err, "%v", args)
 	}
@@ -67,7 +67,7 @@ func TestBenchCommand(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	out := t.TempDir()
 	args := []string{"--tasks", "logreg-iso", "--optimizers", "adamw,lion", "--schedules", "cosine,linear",
-		"--seeds", "2", "--sweep", "1", "--steps-scale", "0.1", "--threads", "1", "--out", out}
+		"--seeds", "2", "--sweep", "1", "--steps-scale", "0.1", "--evals", "3", "--threads", "1", "--out", out}
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, benchMain(context.Background(), args, &stdout, &stderr), stderr.String())
 	assert.Contains(t, stdout.String(), "Lion matches AdamW with less optimizer memory")
