@@ -15,6 +15,7 @@ import (
 type impl struct {
 	name     string
 	supports func() bool
+	rank     int // start-up picks the supported path of highest rank
 
 	// gemm is the GEMM tile kernel and its blocking; see gemm.go.
 	gemm gemmKernels
@@ -48,7 +49,7 @@ var (
 func init() {
 	best := "generic"
 	for name, p := range impls {
-		if name != "generic" && p.supports != nil && p.supports() {
+		if p.supports != nil && p.supports() && p.rank > impls[best].rank {
 			best = name
 		}
 	}
@@ -62,7 +63,7 @@ func init() {
 	_ = Use(best)
 }
 
-// Use selects the kernel path by name ("generic", "avx2"). It returns an
+// Use selects the kernel path by name ("generic", "avx2", "avx512"). It returns an
 // error if the name is unknown or the CPU cannot run that path. It is meant
 // for start-up, tests and benchmarks, not to be called while kernels run.
 func Use(name string) error {

@@ -104,16 +104,6 @@ const (
 	gemmDirectElems = 1 << 17
 )
 
-// gemmVariant is one set of GEMM kernels a path can use on this CPU. Paths
-// that pick among several (by CPU feature) list them here, so that tests and
-// benchmarks run each of them, not only the one chosen for this machine.
-type gemmVariant struct {
-	path, name string
-	g          *gemmKernels
-}
-
-var gemmVariants []gemmVariant
-
 // Driver choices that tests can force (gemmForceMode); gemmAuto picks by
 // the size of the product.
 const (

@@ -19,38 +19,18 @@ func gemmEachPath(t *testing.T, fn func(t *testing.T, g *gemmKernels)) {
 	})
 }
 
-// forEachGemmVariant calls visit for every path and GEMM variant; run
-// installs it for the duration of its argument.
+// forEachGemmVariant calls visit for every kernel path; run installs the
+// path for the duration of its argument.
 func forEachGemmVariant(visit func(name string, run func(func()))) {
 	prev := Path()
 	defer func() { _ = Use(prev) }()
 	for _, path := range Available() {
-		var variants []gemmVariant
-		for _, v := range gemmVariants {
-			if v.path == path {
-				variants = append(variants, v)
+		visit(path, func(f func()) {
+			if err := Use(path); err != nil {
+				panic(err)
 			}
-		}
-		if len(variants) == 0 {
-			visit(path, func(f func()) {
-				if err := Use(path); err != nil {
-					panic(err)
-				}
-				f()
-			})
-			continue
-		}
-		for _, v := range variants {
-			visit(path+"_"+v.name, func(f func()) {
-				if err := Use(path); err != nil {
-					panic(err)
-				}
-				saved := active.gemm
-				active.gemm = *v.g
-				defer func() { active.gemm = saved }()
-				f()
-			})
-		}
+			f()
+		})
 	}
 }
 
