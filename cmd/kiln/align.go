@@ -63,8 +63,8 @@ func lossList() string {
 		}
 		var opts []string
 		for _, o := range s.Options {
-			if o.Name == "beta" && usesAlignBeta(name) {
-				opts = append(opts, fmt.Sprintf("beta=%g*", alignBeta))
+			if b, ok := defaultBeta(name); ok && o.Name == "beta" {
+				opts = append(opts, fmt.Sprintf("beta=%g*", b))
 				continue
 			}
 			opts = append(opts, fmt.Sprintf("%s=%g", o.Name, o.Default))
@@ -108,7 +108,7 @@ Flags:
 	}
 	fs.StringVar(&f.checkpoint, "checkpoint", "runs/tiny/checkpoint.safetensors", "the kiln train checkpoint to align (the starting model and the reference)")
 	fs.StringVar(&f.loss, "loss", "sigmoid", "preference loss (see the list above)")
-	fs.StringVar(&f.lossOptions, "loss-options", "", `loss hyperparameters, e.g. "beta=0.1,label_smoothing=0.1" (default: the loss's own, except beta 0.5 where that is 0.1 and the loss uses a reference)`)
+	fs.StringVar(&f.lossOptions, "loss-options", "", `loss hyperparameters, e.g. "beta=0.1,label_smoothing=0.1" (default: the loss's own, except beta where marked * below)`)
 	fs.StringVar(&f.data, "data", "", "JSONL preference file (default: build pairs from the model's own samples)")
 	fs.Float64Var(&f.evalFraction, "eval-fraction", 0.1, "with --data: share of the examples held out for evaluation")
 	fs.StringVar(&f.corpus, "corpus", "", "text the prompts come from (default: the kiln train default corpus)")
@@ -225,9 +225,14 @@ func indent(s, pre string) string {
 // own default is TRL's 0.1. TRL tunes that for large models at a learning
 // rate of 1e-6; a small model at 1e-4 moves far from its start within a few
 // dozen steps at β 0.1 and its samples degenerate, while β 0.5 keeps it
-// closer (the loss saturates at a 5x smaller log-ratio margin; IPO's
-// per-token target margin 1/(2β) becomes 1 nat instead of 5).
+// closer (the loss saturates at a 5x smaller log-ratio margin).
 const alignBeta = 0.5
+
+// alignBetas overrides alignBeta per loss: IPO (TRL's, per token) regresses
+// the per-token margin to 1/(2β) and never saturates, so β sets how far it
+// goes; β 1 (half a nat per token) reached a higher rule rate at a lower
+// KL than 0.5 in kiln align's default run, and 2 stopped short.
+var alignBetas = map[string]float64{"ipo": 1}
 
 // options returns the loss options: the flag's, over kiln align's defaults
 // (alignBeta).
@@ -236,10 +241,23 @@ func (f *alignFlags) options() (align.Options, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, set := o["beta"]; !set && usesAlignBeta(f.loss) {
-		o["beta"] = alignBeta
+	if _, set := o["beta"]; !set {
+		if b, ok := defaultBeta(f.loss); ok {
+			o["beta"] = b
+		}
 	}
 	return o, nil
+}
+
+// defaultBeta returns kiln align's β for a loss, if it overrides the loss's.
+func defaultBeta(loss string) (float64, bool) {
+	if !usesAlignBeta(loss) {
+		return 0, false
+	}
+	if b, ok := alignBetas[loss]; ok {
+		return b, true
+	}
+	return alignBeta, true
 }
 
 // usesAlignBeta reports whether kiln align overrides the loss's default β.
