@@ -54,6 +54,7 @@ type ScheduleSettings struct {
 // run's key.
 type Settings struct {
 	Version   int               `json:"version"`
+	Numerics  string            `json:"numerics"` // see Numerics
 	Spec      RunSpec           `json:"spec"`
 	Task      map[string]any    `json:"task"`
 	Budget    Budget            `json:"budget"`

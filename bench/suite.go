@@ -52,9 +52,10 @@ type Event struct {
 
 // Suite is a planned benchmark: Run executes it.
 type Suite struct {
-	cfg   Config
-	tasks []Task
-	store *Store
+	cfg      Config
+	tasks    []Task
+	store    *Store
+	numerics string
 }
 
 // New checks cfg, fills in its defaults and opens the result store.
@@ -117,11 +118,15 @@ func New(cfg Config) (*Suite, error) {
 	if cfg.Out == "" {
 		cfg.Out = filepath.Join("runs", "bench")
 	}
+	numerics, err := Numerics()
+	if err != nil {
+		return nil, err
+	}
 	store, err := OpenStore(filepath.Join(cfg.Out, "results"))
 	if err != nil {
 		return nil, err
 	}
-	return &Suite{cfg: cfg, tasks: tasks, store: store}, nil
+	return &Suite{cfg: cfg, tasks: tasks, store: store, numerics: numerics}, nil
 }
 
 // selectNames checks names against known (empty: all of known) and returns
@@ -149,6 +154,10 @@ func (s *Suite) Config() Config { return s.cfg }
 
 // Tasks returns the suite's tasks.
 func (s *Suite) Tasks() []Task { return s.tasks }
+
+// Numerics returns the fingerprint of this build's numerics that the
+// suite's keys include (see Numerics).
+func (s *Suite) Numerics() string { return s.numerics }
 
 // Store returns the suite's result store.
 func (s *Suite) Store() *Store { return s.store }
@@ -217,7 +226,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 					for _, sc := range s.sweepSchedules() {
 						spec.Schedule = sc
 						r, err := x.run(ctx, &runPlan{task: t, settings: Settings{
-							Version: FormatVersion, Spec: spec, Task: t.Settings(), Budget: b, Optimizer: optS,
+							Version: FormatVersion, Numerics: s.numerics, Spec: spec, Task: t.Settings(), Budget: b, Optimizer: optS,
 							Schedule: ScheduleSettings{Name: sc, Warmup: b.Warmup},
 						}})
 						if err != nil {
@@ -242,7 +251,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 						norms = linear.GradNormL1
 					}
 					r, err := x.run(ctx, &runPlan{task: t, settings: Settings{
-						Version: FormatVersion, Spec: spec, Task: t.Settings(), Budget: b, Optimizer: optS, Schedule: sched,
+						Version: FormatVersion, Numerics: s.numerics, Spec: spec, Task: t.Settings(), Budget: b, Optimizer: optS, Schedule: sched,
 					}, norms: refinableNorms(norms, b.Steps)})
 					if err != nil {
 						return s.report(results), err
@@ -260,7 +269,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 				}
 				for _, seed := range s.cfg.Seeds {
 					r, err := x.run(ctx, &runPlan{task: t, settings: Settings{
-						Version: FormatVersion, Spec: RunSpec{t.Name(), o, "autolrs", 0, seed},
+						Version: FormatVersion, Numerics: s.numerics, Spec: RunSpec{t.Name(), o, "autolrs", 0, seed},
 						Task: t.Settings(), Budget: b, Optimizer: optS, Schedule: sched,
 					}})
 					if err != nil {

@@ -218,14 +218,15 @@ func TestKeysFollowSettings(t *testing.T) {
 	assert.Contains(t, k0, "logreg-iso_galore_cosine_lr0.1_seed1_")
 
 	changes := map[string]func(s *Settings){
-		"steps":   func(s *Settings) { s.Budget = task.Budget(0.5) },
-		"rank":    func(s *Settings) { s.Optimizer.Rank++ },
-		"wd":      func(s *Settings) { s.Optimizer.WeightDecay = 0.1 },
-		"seed":    func(s *Settings) { s.Spec.Seed = 2 },
-		"version": func(s *Settings) { s.Version++ },
-		"warmup":  func(s *Settings) { s.Schedule.Warmup++ },
-		"from":    func(s *Settings) { s.Schedule.From = "x" },
-		"task":    func(s *Settings) { s.Task = map[string]any{"dim": 1} },
+		"steps":    func(s *Settings) { s.Budget = task.Budget(0.5) },
+		"rank":     func(s *Settings) { s.Optimizer.Rank++ },
+		"wd":       func(s *Settings) { s.Optimizer.WeightDecay = 0.1 },
+		"seed":     func(s *Settings) { s.Spec.Seed = 2 },
+		"version":  func(s *Settings) { s.Version++ },
+		"numerics": func(s *Settings) { s.Numerics = "another build" },
+		"warmup":   func(s *Settings) { s.Schedule.Warmup++ },
+		"from":     func(s *Settings) { s.Schedule.From = "x" },
+		"task":     func(s *Settings) { s.Task = map[string]any{"dim": 1} },
 	}
 	for name, change := range changes {
 		s := base
@@ -340,4 +341,19 @@ func TestCancelledBeforeStart(t *testing.T) {
 	all, err := s.Store().All()
 	require.NoError(t, err)
 	assert.Empty(t, all)
+}
+
+// TestNumericsFingerprint checks that the fingerprint of the numerics is
+// stable and does not depend on the number of kernel threads.
+func TestNumericsFingerprint(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	kernels.SetThreads(1)
+	one, err := Numerics()
+	require.NoError(t, err)
+	kernels.SetThreads(2)
+	two, err := Numerics()
+	require.NoError(t, err)
+	assert.Equal(t, one, two)
+	assert.Len(t, one, 16)
+	t.Logf("numerics fingerprint on the %s kernels: %s", kernels.Path(), one)
 }

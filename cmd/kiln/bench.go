@@ -227,6 +227,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	env := []string{
 		fmt.Sprintf("%d runs (%d run now, %d loaded from %s) in %s wall time", runs, executed, cached, s.Store().Dir(), wall.Round(time.Second)),
 		fmt.Sprintf("%s, %d kernel threads, %s kernels, %s %s/%s", kernels.CPU(), f.threads, kernels.Path(), runtime.Version(), runtime.GOOS, runtime.GOARCH),
+		fmt.Sprintf("numerics fingerprint %s (part of every run's key)", s.Numerics()),
 	}
 	if load0 != "" {
 		env = append(env, fmt.Sprintf("load average at the start: %s; at the end: %s", load0, loadAverage()))
