@@ -373,6 +373,13 @@ func (t *Trainer) oneStep(ctx context.Context, r *run, lr float64) (Record, erro
 			t.tape.Reset()
 			return rec, fmt.Errorf("train: step %d: %s; stopping (lower the learning rate, clip gradients, or skip such steps)", t.step+1, what)
 		}
+		// Skipping helps only while the weights are finite: once they are
+		// not, every later step would skip too.
+		if name := nonFiniteWeight(t.params); name != "" {
+			t.opt.ZeroGrad()
+			t.tape.Reset()
+			return rec, fmt.Errorf("train: step %d: weight %s is not finite; skipping steps cannot recover, stopping", t.step+1, name)
+		}
 		rec.Skipped = true
 		t.skipped++
 	} else {
@@ -496,6 +503,19 @@ func gradNorm(params []*autograd.Var) (float64, string) {
 		ss += d
 	}
 	return math.Sqrt(ss), bad
+}
+
+// nonFiniteWeight returns the name of the first parameter holding a NaN or
+// an infinity, or "".
+func nonFiniteWeight(params []*autograd.Var) string {
+	for _, p := range params {
+		for _, v := range p.Value().Contiguous().Data() {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return p.Name()
+			}
+		}
+	}
+	return ""
 }
 
 func scaleGrads(params []*autograd.Var, s float32) {
