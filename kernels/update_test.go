@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -432,6 +433,17 @@ func TestUpdatesDoNotAllocate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A path with its own AdamW kernel has its own SGD kernel too (SGD is looked
+// up by path name, so a path made as a copy of another must be found).
+func TestSGDKernelOnEveryVectorPath(t *testing.T) {
+	generic := reflect.ValueOf(adamWGeneric).Pointer()
+	for name, p := range impls {
+		if reflect.ValueOf(p.adamW).Pointer() != generic {
+			assert.Contains(t, sgdByPath, name, "path %s", name)
+		}
+	}
 }
 
 func TestUpdateLengthMismatchPanics(t *testing.T) {
