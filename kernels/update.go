@@ -241,32 +241,66 @@ func lionGeneric(p, g, m []float32, h LionParams) {
 func sgdGeneric(p, g, b []float32, h SGDParams) {
 	g = g[:len(p)]
 	lr, wd, mu, c := h.LR, h.WeightDecay, h.Momentum, h.OneMinusDampening
-	if mu == 0 {
+	// The common cases of training get loops without tests in them.
+	switch {
+	case mu == 0 && wd == 0:
 		for i, x := range p {
-			d := g[i]
-			if wd != 0 {
-				d += float32(wd * x)
-			}
+			p[i] = x - float32(lr*g[i])
+		}
+		return
+	case mu == 0:
+		for i, x := range p {
+			d := g[i] + float32(wd*x)
 			p[i] = x - float32(lr*d)
 		}
 		return
 	}
 	b = b[:len(p)]
-	first, nesterov := h.First, h.Nesterov
+	switch {
+	case !h.First && !h.Nesterov && wd == 0:
+		for i, x := range p {
+			bi := float32(mu*b[i]) + float32(c*g[i])
+			b[i] = bi
+			p[i] = x - float32(lr*bi)
+		}
+		return
+	case !h.First && !h.Nesterov:
+		for i, x := range p {
+			d := g[i] + float32(wd*x)
+			bi := float32(mu*b[i]) + float32(c*d)
+			b[i] = bi
+			p[i] = x - float32(lr*bi)
+		}
+		return
+	case !h.First && wd == 0:
+		for i, x := range p {
+			d := g[i]
+			bi := float32(mu*b[i]) + float32(c*d)
+			b[i] = bi
+			d += float32(mu * bi)
+			p[i] = x - float32(lr*d)
+		}
+		return
+	case !h.First:
+		for i, x := range p {
+			d := g[i] + float32(wd*x)
+			bi := float32(mu*b[i]) + float32(c*d)
+			b[i] = bi
+			d += float32(mu * bi)
+			p[i] = x - float32(lr*d)
+		}
+		return
+	}
+	// The first step, once per buffer.
+	nesterov := h.Nesterov
 	for i, x := range p {
 		d := g[i]
 		if wd != 0 {
 			d += float32(wd * x)
 		}
-		bi := d
-		if !first {
-			bi = float32(mu*b[i]) + float32(c*d)
-		}
-		b[i] = bi
+		b[i] = d
 		if nesterov {
-			d += float32(mu * bi)
-		} else {
-			d = bi
+			d += float32(mu * d)
 		}
 		p[i] = x - float32(lr*d)
 	}
