@@ -27,7 +27,7 @@ func TestBatchSessionMatchesSession(t *testing.T) {
 				streams[r] = append(streams[r], rng.IntN(cfg.Vocab))
 			}
 		}
-		b := newBatchSession(m, rows, steps)
+		b := m.NewBatchSession(rows, steps)
 		sessions := make([]*gpt.Session, rows)
 		for r := range sessions {
 			sessions[r] = m.NewSession()
@@ -37,14 +37,14 @@ func TestBatchSessionMatchesSession(t *testing.T) {
 			for r := range ids {
 				ids[r], pos[r] = streams[r][step], step
 			}
-			got := b.next(ids, pos)
+			got := b.Next(ids, pos)
 			for r, s := range sessions {
 				want := s.Next(ids[r])
 				assert.InDeltaSlice(t, want, got[r*cfg.Vocab:(r+1)*cfg.Vocab], 1e-4, "config %+v, row %d, step %d", cfg, r, step)
 			}
 		}
 		pos[0] = steps
-		assert.Panics(t, func() { b.next(ids, pos) }, "past the cache")
+		assert.Panics(t, func() { b.Next(ids, pos) }, "past the cache")
 	}
 }
 

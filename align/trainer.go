@@ -235,7 +235,7 @@ func (t *Trainer) MetricsPath() string { return filepath.Join(t.cfg.OutDir, "met
 // parts returns the checkpointed state beside the policy's weights.
 func (t *Trainer) parts() map[string]train.Stateful {
 	p := map[string]train.Stateful{
-		"optim":     optimPart{t.opt},
+		"optim":     train.OptimizerState(t.opt),
 		"reference": paramsPart{t.Ref.Model.Parameters()},
 		"data":      jsonPart{&t.data},
 		"order":     jsonPart{&[2]*exampleSampler{t.order, t.retainOrder}},

@@ -8,7 +8,6 @@ import (
 
 	"github.com/kiln-ml/kiln/autograd"
 	"github.com/kiln-ml/kiln/nn/safetensors"
-	"github.com/kiln-ml/kiln/optim"
 	"github.com/kiln-ml/kiln/tensor"
 )
 
@@ -16,29 +15,6 @@ import (
 // train.Stateful: the optimizer, the example order, the loss's state, the
 // reference model and the training data (which may have been sampled from
 // an earlier policy, so it cannot be rebuilt on resumption).
-
-// optimPart checkpoints an optimizer through its StateDict.
-type optimPart struct{ o optim.Optimizer }
-
-type optimBlob struct {
-	Kind string            `json:"kind"`
-	LR   float64           `json:"lr"`
-	Meta map[string]string `json:"meta,omitempty"`
-}
-
-func (p optimPart) SaveState() (map[string]safetensors.Tensor, []byte, error) {
-	sd := p.o.State()
-	blob, err := json.Marshal(optimBlob{sd.Kind, sd.LR, sd.Meta})
-	return sd.Tensors, blob, err
-}
-
-func (p optimPart) LoadState(ts map[string]safetensors.Tensor, blob []byte) error {
-	var b optimBlob
-	if err := json.Unmarshal(blob, &b); err != nil {
-		return err
-	}
-	return p.o.LoadState(&optim.StateDict{Kind: b.Kind, LR: b.LR, Tensors: ts, Meta: b.Meta})
-}
 
 // exampleSampler draws batches of example indices: a seeded permutation,
 // reshuffled every epoch unless fixed (KTO wants a stable order).

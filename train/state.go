@@ -26,6 +26,11 @@ func (b binaryState) LoadState(_ map[string]safetensors.Tensor, blob []byte) err
 	return b.v.UnmarshalBinary(blob)
 }
 
+// OptimizerState returns a Stateful that checkpoints o through its
+// StateDict. New registers one for its optimizer; other loops (alignment,
+// say) use it for theirs.
+func OptimizerState(o optim.Optimizer) Stateful { return optimState{o} }
+
 // optimState checkpoints an optim.Optimizer through its StateDict.
 type optimState struct{ o optim.Optimizer }
 

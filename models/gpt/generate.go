@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/kiln-ml/kiln/autograd"
 	"github.com/kiln-ml/kiln/kernels"
 )
 
@@ -74,7 +73,7 @@ func (m *Model) Generate(prompt []int, cfg GenerateConfig) ([]int, error) {
 	var out []int
 	probs := make([]float32, m.Config.Vocab)
 	for len(out) < cfg.MaxTokens {
-		id := sample(logits, probs, cfg.Sampling, rng)
+		id := cfg.Sampling.Pick(logits, probs, rng)
 		out = append(out, id)
 		if cfg.Stop != nil && cfg.Stop(out) {
 			break
@@ -87,42 +86,28 @@ func (m *Model) Generate(prompt []int, cfg GenerateConfig) ([]int, error) {
 	return out, nil
 }
 
-// Session runs the model one token at a time with a key/value cache.
+// Session runs the model one token at a time with a key/value cache: a
+// one-row BatchSession that keeps its history, so that it can slide past the
+// context length.
 type Session struct {
-	m       *Model
-	history []int       // tokens in the cache, oldest first
-	k, v    [][]float32 // per layer [context, dim]
-	x, h    []float32   // residual stream and normalised input [dim]
-	qkv     []float32   // [3*dim]
-	att     []float32   // attention output [dim]
-	scores  []float32   // [context]
-	hidden  []float32   // MLP hidden [hidden]
-	logits  []float32   // [vocab]
-	stats   [2]float32
+	b       *BatchSession
+	history []int // tokens in the cache, oldest first
+	id, pos [1]int
 }
 
 // NewSession returns an empty incremental-inference session.
 func (m *Model) NewSession() *Session {
-	c := m.Config
-	s := &Session{
-		m: m, x: make([]float32, c.Dim), h: make([]float32, c.Dim), qkv: make([]float32, 3*c.Dim),
-		att: make([]float32, c.Dim), scores: make([]float32, c.Context), hidden: make([]float32, c.Hidden()),
-		logits: make([]float32, c.Vocab),
-	}
-	for range c.Layers {
-		s.k = append(s.k, make([]float32, c.Context*c.Dim))
-		s.v = append(s.v, make([]float32, c.Context*c.Dim))
-	}
-	return s
+	return &Session{b: m.NewBatchSession(1, m.Config.Context)}
 }
 
 // Len returns the number of tokens in the cache.
 func (s *Session) Len() int { return len(s.history) }
 
 // Next feeds one token and returns the logits for the token after it. The
-// slice is reused by the next call.
+// slice is reused by the next call. Past the context length the session
+// keeps the most recent half of its tokens and recomputes their cache.
 func (s *Session) Next(id int) []float32 {
-	c := s.m.Config
+	c := s.b.m.Config
 	if id < 0 || id >= c.Vocab {
 		panic(fmt.Sprintf("gpt.Session.Next: token %d outside the vocabulary [0, %d)", id, c.Vocab))
 	}
@@ -136,61 +121,15 @@ func (s *Session) Next(id int) []float32 {
 	return s.step(id)
 }
 
-func data(v *autograd.Var) []float32 {
-	if v == nil {
-		return nil
-	}
-	return v.Value().Data()
-}
-
-// linear computes out = W·in + b for W [len(out), len(in)].
-func linear(out, in []float32, w, b *autograd.Var) {
-	kernels.Sgemm(false, true, 1, len(out), len(in), 1, in, len(in), data(w), len(in), 0, out, len(out))
-	if b != nil {
-		kernels.Add(out, out, data(b))
-	}
-}
-
 func (s *Session) step(id int) []float32 {
-	m, c := s.m, s.m.Config
-	pos := len(s.history)
-	C, H := c.Dim, c.Heads
-	D := C / H
-	tok, posE := data(m.Tok.Weight), data(m.Pos.Weight)
-	kernels.Add(s.x, tok[id*C:(id+1)*C], posE[pos*C:(pos+1)*C])
-	scale := float32(1 / math.Sqrt(float64(D)))
-	n := pos + 1
-	for l, b := range m.Blocks {
-		kernels.LayerNorm(s.h, s.stats[:1], s.stats[1:], s.x, data(b.LN1.Weight), data(b.LN1.Bias), 1, C, b.LN1.Eps)
-		linear(s.qkv, s.h, b.Attn.QKV.Weight, b.Attn.QKV.Bias)
-		copy(s.k[l][pos*C:(pos+1)*C], s.qkv[C:2*C])
-		copy(s.v[l][pos*C:(pos+1)*C], s.qkv[2*C:])
-		for h := 0; h < H; h++ {
-			sc := s.scores[:n]
-			kernels.Sgemm(false, true, 1, n, D, scale, s.qkv[h*D:(h+1)*D], D, s.k[l][h*D:], C, 0, sc, n)
-			kernels.SoftmaxRows(sc, sc, 1, n)
-			kernels.Sgemm(false, false, 1, D, n, 1, sc, n, s.v[l][h*D:], C, 0, s.att[h*D:(h+1)*D], D)
-		}
-		linear(s.h, s.att, b.Attn.Proj.Weight, b.Attn.Proj.Bias)
-		kernels.Add(s.x, s.x, s.h)
-		kernels.LayerNorm(s.h, s.stats[:1], s.stats[1:], s.x, data(b.LN2.Weight), data(b.LN2.Bias), 1, C, b.LN2.Eps)
-		linear(s.hidden, s.h, b.MLP.FC.Weight, b.MLP.FC.Bias)
-		kernels.Gelu(s.hidden, s.hidden)
-		linear(s.h, s.hidden, b.MLP.Proj.Weight, b.MLP.Proj.Bias)
-		kernels.Add(s.x, s.x, s.h)
-	}
-	kernels.LayerNorm(s.h, s.stats[:1], s.stats[1:], s.x, data(m.LNF.Weight), data(m.LNF.Bias), 1, C, m.LNF.Eps)
-	w := m.Tok.Weight
-	if m.Head != nil {
-		w = m.Head.Weight
-	}
-	kernels.Sgemm(false, true, 1, c.Vocab, C, 1, s.h, C, data(w), C, 0, s.logits, c.Vocab)
+	s.id[0], s.pos[0] = id, len(s.history)
 	s.history = append(s.history, id)
-	return s.logits
+	return s.b.Next(s.id[:], s.pos[:])
 }
 
-// sample picks a token from logits; probs is scratch of the same length.
-func sample(logits, probs []float32, cfg Sampling, rng *rand.Rand) int {
+// Pick chooses a token from logits as the settings say, drawing from rng;
+// probs is scratch of the same length as logits.
+func (cfg Sampling) Pick(logits, probs []float32, rng *rand.Rand) int {
 	if cfg.Temperature == 0 {
 		cfg.Temperature = 1
 	}

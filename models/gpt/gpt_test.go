@@ -139,13 +139,13 @@ func TestTopKTopPSampling(t *testing.T) {
 	probs := make([]float32, 5)
 	seen := map[int]int{}
 	for i := 0; i < 2000; i++ {
-		seen[sample(logits, probs, Sampling{Temperature: 1, TopK: 2}, rng)]++
+		seen[Sampling{Temperature: 1, TopK: 2}.Pick(logits, probs, rng)]++
 	}
 	assert.Len(t, seen, 2)
 	// softmax(3,2,1,0,-1) = .636 .234 .086 .032 .012: top-p 0.8 keeps two.
 	seen = map[int]int{}
 	for i := 0; i < 2000; i++ {
-		seen[sample(logits, probs, Sampling{Temperature: 1, TopP: 0.8}, rng)]++
+		seen[Sampling{Temperature: 1, TopP: 0.8}.Pick(logits, probs, rng)]++
 	}
 	assert.Len(t, seen, 2)
 	assert.InDelta(t, 0.636/0.870, float64(seen[0])/2000, 0.04)
