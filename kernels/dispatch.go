@@ -38,6 +38,8 @@ type impl struct {
 	layerNormRow          func(dst, x, gamma, beta []float32, eps float32) (mean, rstd float32)
 	rmsNormRow            func(dst, x, gamma []float32, eps float32) (rstd float32)
 	adamW                 func(p, g, m, v []float32, h AdamWParams)
+	sgd                   func(p, g, b []float32, h SGDParams)
+	normBackward          *normBackwardKernels
 	lion                  func(p, g, m []float32, h LionParams)
 }
 

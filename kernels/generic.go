@@ -26,5 +26,7 @@ var genericImpl = impl{
 	layerNormRow:          layerNormRowGeneric,
 	rmsNormRow:            rmsNormRowGeneric,
 	adamW:                 adamWGeneric,
+	sgd:                   sgdGeneric,
+	normBackward:          &genericNormBackward,
 	lion:                  lionGeneric,
 }

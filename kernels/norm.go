@@ -175,15 +175,9 @@ var (
 		accDev:       accDevGeneric,
 		add:          addGeneric,
 	}
-	normBackwardByPath = map[string]*normBackwardKernels{"generic": &genericNormBackward}
 )
 
-func activeNormBackward() *normBackwardKernels {
-	if k := normBackwardByPath[active.name]; k != nil {
-		return k
-	}
-	return &genericNormBackward
-}
+func activeNormBackward() *normBackwardKernels { return active.normBackward }
 
 func layerNormBackwardRowGeneric(dx, dy, x, gamma []float32, m, s float32) {
 	dy, x = dy[:len(dx)], x[:len(dx)]

@@ -187,16 +187,7 @@ func SGD(p, g, b []float32, h SGDParams) {
 	runUpdate(j)
 }
 
-// sgdByPath holds the SGD kernel of every path that has its own; the others
-// use sgdGeneric.
-var sgdByPath = map[string]func(p, g, b []float32, h SGDParams){"generic": sgdGeneric}
-
-func activeSGD() func(p, g, b []float32, h SGDParams) {
-	if k := sgdByPath[active.name]; k != nil {
-		return k
-	}
-	return sgdGeneric
-}
+func activeSGD() func(p, g, b []float32, h SGDParams) { return active.sgd }
 
 // The portable kernels below convert every product to float32 before it is
 // added: a conversion rounds, so the compiler cannot fuse the product and

@@ -435,13 +435,14 @@ func TestUpdatesDoNotAllocate(t *testing.T) {
 	})
 }
 
-// A path with its own AdamW kernel has its own SGD kernel too (SGD is looked
-// up by path name, so a path made as a copy of another must be found).
-func TestSGDKernelOnEveryVectorPath(t *testing.T) {
+// A path with its own AdamW kernel has its own SGD and norm-backward
+// kernels too: they are fields of the path, so copies of a path carry them.
+func TestVectorPathsCarryAllKernels(t *testing.T) {
 	generic := reflect.ValueOf(adamWGeneric).Pointer()
 	for name, p := range impls {
 		if reflect.ValueOf(p.adamW).Pointer() != generic {
-			assert.Contains(t, sgdByPath, name, "path %s", name)
+			assert.NotEqual(t, reflect.ValueOf(sgdGeneric).Pointer(), reflect.ValueOf(p.sgd).Pointer(), "path %s", name)
+			assert.NotSame(t, &genericNormBackward, p.normBackward, "path %s", name)
 		}
 	}
 }

@@ -2,24 +2,7 @@
 
 package kernels
 
-import (
-	"math"
-	"reflect"
-)
-
-// The SGD kernel is not a field of impl, so a path built as a copy of this
-// one (avx512 is avx2 with another GEMM tile) would not carry it. Once every
-// path is registered, each path whose AdamW kernel is the AVX2 one gets the
-// AVX2 SGD kernel too; a path without the AVX2 update kernels keeps the
-// portable one.
-func init() {
-	avx2 := reflect.ValueOf(adamWAVX2Go).Pointer()
-	for name, p := range impls {
-		if p.adamW != nil && reflect.ValueOf(p.adamW).Pointer() == avx2 {
-			sgdByPath[name] = sgdAVX2Go
-		}
-	}
-}
+import "math"
 
 // useAVX2Vec installs the AVX2+FMA elementwise, reduction, softmax, norm and
 // optimizer-update kernels into p.
@@ -46,7 +29,8 @@ func useAVX2Vec(p *impl) {
 	p.rmsNormRow = rmsNormRowAVX2
 	p.adamW = adamWAVX2Go
 	p.lion = lionAVX2Go
-	normBackwardByPath[p.name] = &normBackwardKernels{
+	p.sgd = sgdAVX2Go
+	p.normBackward = &normBackwardKernels{
 		layerNormRow: layerNormBackwardRowAVX2,
 		rmsNormRow:   rmsNormBackwardRowAVX2,
 		accDev:       accDevAVX2,

@@ -75,7 +75,7 @@ func lrCheckGolden(t *testing.T, w0, want [][]float64, got []float32, msg string
 	}
 	for i, x := range flat {
 		wantD, gotD := x-float64(w0f[i]), float64(got[i])-float64(w0f[i])
-		if d := math.Abs(wantD - gotD); d > 2e-5*maxDelta {
+		if d := math.Abs(wantD - gotD); d > 2e-5*maxDelta+ulp(x) {
 			assert.Failf(t, "update differs", "%s: element %d: update %.9g, want %.12g (off by %.3g of the largest update)", msg, i, gotD, wantD, d/maxDelta)
 		}
 	}
