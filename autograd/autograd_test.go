@@ -183,8 +183,15 @@ func TestTapeReusesBuffers(t *testing.T) {
 	assert.Less(t, allocBytes, 200.0)
 }
 
-func BenchmarkMLPStep(b *testing.B) {
-	// The 512-2048-512 MLP of shared/bench/torch_mlp_bench.py, batch 256.
+func BenchmarkMLPStep1T(b *testing.B) { benchMLPStep(b, 1) }
+func BenchmarkMLPStep2T(b *testing.B) { benchMLPStep(b, 2) }
+
+// benchMLPStep times forward and backward of the 512-2048-512 MLP of
+// shared/bench/torch_mlp_bench.py, batch 256 (the optimizer step is timed
+// in package optim).
+func benchMLPStep(b *testing.B, threads int) {
+	defer kernels.SetThreads(kernels.Threads())
+	kernels.SetThreads(threads)
 	w1, b1, w2, b2 := newMLP(1, 512, 2048, 512)
 	x := tensor.Randn(newRNG(5), 256, 512)
 	y := make([]int, 256)
