@@ -57,7 +57,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.IntVar(&f.heads, "heads", 0, "override the number of attention heads")
 	fs.IntVar(&f.ctx, "context", 0, "override the context length (tokens per sequence)")
 	fs.Float64Var(&f.dropout, "dropout", 0, "dropout probability")
-	fs.IntVar(&f.steps, "steps", 600, "optimizer steps")
+	fs.IntVar(&f.steps, "steps", 1600, "optimizer steps")
 	fs.IntVar(&f.batch, "batch", 16, "sequences per step")
 	fs.Float64Var(&f.lr, "lr", 2e-3, "peak learning rate")
 	fs.StringVar(&f.optimizer, "optimizer", "adamw", "optimizer: "+strings.Join(optimizerNames, "|"))
