@@ -59,7 +59,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.Float64Var(&f.dropout, "dropout", 0, "dropout probability")
 	fs.IntVar(&f.steps, "steps", 1600, "optimizer steps")
 	fs.IntVar(&f.batch, "batch", 16, "sequences per step")
-	fs.Float64Var(&f.lr, "lr", 2e-3, "peak learning rate")
+	fs.Float64Var(&f.lr, "lr", 4e-3, "peak learning rate")
 	fs.StringVar(&f.optimizer, "optimizer", "adamw", "optimizer: "+strings.Join(optimizerNames, "|"))
 	fs.StringVar(&f.schedule, "schedule", "linear", "learning-rate schedule: "+strings.Join(scheduleNames, "|"))
 	fs.IntVar(&f.warmup, "warmup", -1, "warmup steps (default 5% of --steps)")
