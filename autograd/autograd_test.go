@@ -179,8 +179,8 @@ func TestTapeReusesBuffers(t *testing.T) {
 	assert.Equal(t, first, second)
 	assert.Equal(t, held, tape.HeldBytes(), "the second step reuses exactly the first step's buffers")
 	// A warm step allocates only small bookkeeping (closures, slices), not tensor storage.
-	allocBytes := testing.AllocsPerRun(5, func() { mlpStep(tape, x, y, w1, b1, w2, b2) })
-	assert.Less(t, allocBytes, 200.0)
+	allocs := testing.AllocsPerRun(5, func() { mlpStep(tape, x, y, w1, b1, w2, b2) })
+	assert.Less(t, allocs, 200.0, "allocations per warm step")
 }
 
 func BenchmarkMLPStep1T(b *testing.B) { benchMLPStep(b, 1) }

@@ -174,19 +174,7 @@ func (o *LowRank) LoadState(sd *StateDict) error {
 			}
 		}
 	}
-	if len(missing) > 0 {
-		errs = append(errs, fmt.Errorf("missing %s", listNames(missing)))
-	}
-	var extra []string
-	for key := range sd.Tensors {
-		if !want[key] {
-			extra = append(extra, key)
-		}
-	}
-	if len(extra) > 0 {
-		slices.Sort(extra)
-		errs = append(errs, fmt.Errorf("unexpected %s (from other parameters or another configuration)", listNames(extra)))
-	}
+	errs = append(errs, keyErrors(missing, want, sd)...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("optim.LoadState: the %s state does not fit this optimizer: %w", o.kind, err)
 	}

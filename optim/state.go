@@ -98,19 +98,7 @@ func (b *base) LoadState(sd *StateDict) error {
 			bufs[i][k] = v
 		}
 	}
-	if len(missing) > 0 {
-		errs = append(errs, fmt.Errorf("missing %s", listNames(missing)))
-	}
-	var extra []string
-	for key := range sd.Tensors {
-		if !want[key] {
-			extra = append(extra, key)
-		}
-	}
-	if len(extra) > 0 {
-		slices.Sort(extra)
-		errs = append(errs, fmt.Errorf("unexpected %s (from other parameters or another configuration)", listNames(extra)))
-	}
+	errs = append(errs, keyErrors(missing, want, sd)...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("optim.LoadState: the %s state does not fit this optimizer: %w", b.kind, err)
 	}
@@ -199,4 +187,24 @@ func ReadState(path string) (*StateDict, error) {
 		sd.Meta = rest
 	}
 	return sd, nil
+}
+
+// keyErrors reports the tensors a state dict lacks (missing) and those it
+// holds that the optimizer does not want.
+func keyErrors(missing []string, want map[string]bool, sd *StateDict) []error {
+	var errs []error
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("missing %s", listNames(missing)))
+	}
+	var extra []string
+	for key := range sd.Tensors {
+		if !want[key] {
+			extra = append(extra, key)
+		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		errs = append(errs, fmt.Errorf("unexpected %s (from other parameters or another configuration)", listNames(extra)))
+	}
+	return errs
 }
